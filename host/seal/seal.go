@@ -10,6 +10,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -83,11 +84,8 @@ func DecodeKey(s string) ([]byte, error) {
 			return b, nil
 		}
 	}
-	if len(s) == 2*KeySize {
-		b := make([]byte, KeySize)
-		if _, err := fmt.Sscanf(s, "%x", &b); err == nil {
-			return b, nil
-		}
+	if b, err := hex.DecodeString(s); err == nil && len(b) == KeySize {
+		return b, nil
 	}
 	return nil, errors.New("master key must be 32 bytes, written in base64 or hex")
 }
