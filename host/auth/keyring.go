@@ -305,8 +305,8 @@ func (k *Keyring) write(keys []*SigningKey) error {
 	return nil
 }
 
-// jwk is one entry of the published key set.
-type jwk struct {
+// publicJWK is one entry of the published key set.
+type publicJWK struct {
 	Kty string `json:"kty"`
 	Crv string `json:"crv"`
 	X   string `json:"x"`
@@ -320,14 +320,14 @@ func (k *Keyring) publish(keys []*SigningKey) {
 	now := k.o.Now()
 	s := &keySnapshot{active: keys[0], keys: slices.Clone(keys), byID: make(map[string]*SigningKey, len(keys))}
 	set := struct {
-		Keys []jwk `json:"keys"`
-	}{Keys: []jwk{}}
+		Keys []publicJWK `json:"keys"`
+	}{Keys: []publicJWK{}}
 	for _, key := range keys {
 		s.byID[key.ID] = key
 		if !k.validAt(key, now) {
 			continue
 		}
-		set.Keys = append(set.Keys, jwk{Kty: "OKP", Crv: "Ed25519", X: b64url.EncodeToString(key.Public), Kid: key.ID, Alg: "EdDSA", Use: "sig"})
+		set.Keys = append(set.Keys, publicJWK{Kty: "OKP", Crv: "Ed25519", X: b64url.EncodeToString(key.Public), Kid: key.ID, Alg: "EdDSA", Use: "sig"})
 		if !key.Retired.IsZero() {
 			if end := key.Retired.Add(k.o.Retain); s.jwksStale.IsZero() || end.Before(s.jwksStale) {
 				s.jwksStale = end
