@@ -148,3 +148,5 @@ func (m *memRevocations) List(_ context.Context, now time.Time) ([]store.Revocat
 }
 
 const cryptoSHA256 = crypto.SHA256
+
+var jsonMarshal = json.Marshal
