@@ -1,0 +1,132 @@
+# Package gatewayd.authz decides every HTTP request gatewayd serves.
+#
+# Input document (built by host/policy):
+#
+#   {
+#     "method":    "GET",                 # HTTP method
+#     "route":     "users.me",            # route ID from the router; "" or "notfound" when no route matched
+#     "params":    {"userId": "..."},     # path parameters of the route
+#     "path":      "/api/v1/users/me",    # request path, for logging only; decide on "route"
+#     "listener":  "public" | "admin",    # which listener took the request
+#     "principal": {
+#       "authenticated": true,
+#       "id":            "",              # user ID, "" when anonymous
+#       "roles":         ["user"],
+#       "tenant":        "",
+#       "auth_method":   "anonymous" | "jwt" | "api_key",
+#       "permissions":   []
+#     },
+#     "client_ip": "1.2.3.4",
+#     "time_ns":   1700000000000000000    # request time, Unix nanoseconds
+#   }
+#
+# Result:
+#
+#   allow          bool, default false
+#   reason         string, always set
+#   obligations    object; rate_limit_class is one of "auth", "did", "api", "none"
+#   valid_until_ns number, only for decisions that depend on time (this policy has none)
+#
+# The host caches decisions keyed on the input fields this policy reads, so read
+# only what a decision needs. Adding a route is one line in `routes`.
+package gatewayd.authz
+
+# routes maps a route ID to its access rule and rate-limit class.
+#
+# access:
+#   unrouted      no route matched: allowed so that the handler answers 404
+#   public        anyone
+#   metrics       the admin listener, or a principal with role admin
+#   authenticated any authenticated principal (jwt or api_key)
+#   jwt           a principal authenticated with a JWT (session)
+#   self_or_admin a JWT principal whose id equals params.userId, or role admin
+#   admin         role admin
+routes := {
+	"": {"access": "unrouted", "class": "api"},
+	"notfound": {"access": "unrouted", "class": "api"},
+	"health.live": {"access": "public", "class": "none"},
+	"health.ready": {"access": "public", "class": "none"},
+	"openapi": {"access": "public", "class": "none"},
+	"jwks": {"access": "public", "class": "none"},
+	"metrics": {"access": "metrics", "class": "none"},
+	"users.register": {"access": "public", "class": "auth"},
+	"auth.login": {"access": "public", "class": "auth"},
+	"auth.refresh": {"access": "public", "class": "auth"},
+	"auth.logout": {"access": "jwt", "class": "auth"},
+	"auth.whoami": {"access": "authenticated", "class": "api"},
+	"users.me": {"access": "jwt", "class": "api"},
+	"users.limits.get": {"access": "self_or_admin", "class": "api"},
+	"users.limits.check": {"access": "self_or_admin", "class": "api"},
+	"admin.users.get": {"access": "admin", "class": "api"},
+	"admin.backup": {"access": "admin", "class": "api"},
+}
+
+default allow := false
+
+allow := verdict.allow
+
+default reason := "route not granted"
+
+reason := verdict.reason
+
+# Unknown route IDs are denied but still carry a class for the rate limiter.
+obligations := {"rate_limit_class": route.class} if route
+
+else := {"rate_limit_class": "api"}
+
+route := routes[input.route]
+
+# verdict is {"allow": bool, "reason": string} for a known route.
+verdict := check(route.access)
+
+check("unrouted") := {"allow": true, "reason": "no such route"}
+
+check("public") := {"allow": true, "reason": "public route"}
+
+check("metrics") := {"allow": true, "reason": "admin listener"} if {
+	input.listener == "admin"
+} else := {"allow": true, "reason": "admin role"} if {
+	is_admin
+} else := {"allow": false, "reason": "authentication required"} if {
+	not authenticated
+} else := {"allow": false, "reason": "admin role required"}
+
+check("authenticated") := {"allow": true, "reason": "authenticated"} if {
+	authenticated
+} else := {"allow": false, "reason": "authentication required"}
+
+check("jwt") := {"allow": true, "reason": "session authenticated"} if {
+	jwt
+} else := {"allow": false, "reason": "authentication required"} if {
+	not authenticated
+} else := {"allow": false, "reason": "session token required"}
+
+check("self_or_admin") := {"allow": false, "reason": "authentication required"} if {
+	not authenticated
+} else := {"allow": true, "reason": "admin role"} if {
+	is_admin
+} else := {"allow": true, "reason": "own account"} if {
+	jwt
+	input.principal.id != ""
+	input.principal.id == input.params.userId
+} else := {"allow": false, "reason": "session token required"} if {
+	not jwt
+} else := {"allow": false, "reason": "not your account"}
+
+check("admin") := {"allow": true, "reason": "admin role"} if {
+	is_admin
+} else := {"allow": false, "reason": "authentication required"} if {
+	not authenticated
+} else := {"allow": false, "reason": "admin role required"}
+
+authenticated if input.principal.authenticated == true
+
+jwt if {
+	authenticated
+	input.principal.auth_method == "jwt"
+}
+
+is_admin if {
+	authenticated
+	"admin" in input.principal.roles
+}

@@ -1,0 +1,295 @@
+package gatewayd.authz_test
+
+import data.gatewayd.authz
+
+# Principals.
+
+anonymous := {
+	"authenticated": false,
+	"id": "",
+	"roles": [],
+	"tenant": "",
+	"auth_method": "anonymous",
+	"permissions": [],
+}
+
+alice_jwt := {
+	"authenticated": true,
+	"id": "alice",
+	"roles": ["user"],
+	"tenant": "t1",
+	"auth_method": "jwt",
+	"permissions": [],
+}
+
+alice_key := object.union(alice_jwt, {"auth_method": "api_key"})
+
+admin_jwt := {
+	"authenticated": true,
+	"id": "root",
+	"roles": ["user", "admin"],
+	"tenant": "t1",
+	"auth_method": "jwt",
+	"permissions": [],
+}
+
+admin_key := object.union(admin_jwt, {"auth_method": "api_key"})
+
+# A principal that claims roles but is not authenticated must get nothing from them.
+forged_admin := object.union(anonymous, {"id": "root", "roles": ["admin"], "auth_method": "jwt"})
+
+principals := [anonymous, alice_jwt, alice_key, admin_jwt, admin_key, forged_admin]
+
+# Requests.
+
+req(route, principal) := {
+	"method": "GET",
+	"route": route,
+	"params": {},
+	"path": "/",
+	"listener": "public",
+	"principal": principal,
+	"client_ip": "192.0.2.1",
+	"time_ns": 1700000000000000000,
+}
+
+req_user(route, principal, user_id) := object.union(req(route, principal), {"params": {"userId": user_id}})
+
+req_admin_listener(route, principal) := object.union(req(route, principal), {"listener": "admin"})
+
+# decision evaluates the policy for one input.
+decision(inp) := {"allow": a, "reason": r, "class": c} if {
+	a := authz.allow with input as inp
+	r := authz.reason with input as inp
+	c := authz.obligations.rate_limit_class with input as inp
+}
+
+allowed(inp, reason, class) if decision(inp) == {"allow": true, "reason": reason, "class": class}
+
+denied(inp, reason, class) if decision(inp) == {"allow": false, "reason": reason, "class": class}
+
+# Public routes.
+
+public_routes := {
+	"health.live": "none",
+	"health.ready": "none",
+	"openapi": "none",
+	"jwks": "none",
+	"users.register": "auth",
+	"auth.login": "auth",
+	"auth.refresh": "auth",
+}
+
+test_public_routes_allow_everyone if {
+	every route, class in public_routes {
+		every p in principals {
+			allowed(req(route, p), "public route", class)
+		}
+	}
+}
+
+test_public_routes_on_admin_listener if {
+	every route, class in public_routes {
+		allowed(req_admin_listener(route, anonymous), "public route", class)
+	}
+}
+
+# No route matched: allowed so the handler can answer 404.
+
+test_unrouted_allowed if {
+	every route in ["", "notfound"] {
+		every p in principals {
+			allowed(req(route, p), "no such route", "api")
+		}
+	}
+}
+
+test_unknown_route_denied if {
+	every p in principals {
+		denied(req("admin.secret", p), "route not granted", "api")
+	}
+}
+
+test_missing_route_denied if {
+	inp := json.remove(req("", anonymous), ["route"])
+	denied(inp, "route not granted", "api")
+}
+
+test_empty_input_denied if {
+	not authz.allow with input as {}
+	authz.reason == "route not granted" with input as {}
+}
+
+# metrics
+
+test_metrics_admin_listener_anonymous if {
+	allowed(req_admin_listener("metrics", anonymous), "admin listener", "none")
+}
+
+test_metrics_admin_listener_user if {
+	allowed(req_admin_listener("metrics", alice_jwt), "admin listener", "none")
+}
+
+test_metrics_public_listener_anonymous if {
+	denied(req("metrics", anonymous), "authentication required", "none")
+}
+
+test_metrics_public_listener_forged_admin if {
+	denied(req("metrics", forged_admin), "authentication required", "none")
+}
+
+test_metrics_public_listener_user if {
+	denied(req("metrics", alice_jwt), "admin role required", "none")
+	denied(req("metrics", alice_key), "admin role required", "none")
+}
+
+test_metrics_public_listener_admin if {
+	allowed(req("metrics", admin_jwt), "admin role", "none")
+	allowed(req("metrics", admin_key), "admin role", "none")
+}
+
+test_metrics_unknown_listener if {
+	inp := object.union(req("metrics", anonymous), {"listener": "ADMIN"})
+	denied(inp, "authentication required", "none")
+}
+
+# auth.logout: any JWT principal.
+
+test_logout_jwt if {
+	allowed(req("auth.logout", alice_jwt), "session authenticated", "auth")
+	allowed(req("auth.logout", admin_jwt), "session authenticated", "auth")
+}
+
+test_logout_api_key if {
+	denied(req("auth.logout", alice_key), "session token required", "auth")
+	denied(req("auth.logout", admin_key), "session token required", "auth")
+}
+
+test_logout_anonymous if {
+	denied(req("auth.logout", anonymous), "authentication required", "auth")
+	denied(req("auth.logout", forged_admin), "authentication required", "auth")
+}
+
+# auth.whoami: any authenticated principal.
+
+test_whoami_authenticated if {
+	every p in [alice_jwt, alice_key, admin_jwt, admin_key] {
+		allowed(req("auth.whoami", p), "authenticated", "api")
+	}
+}
+
+test_whoami_anonymous if {
+	denied(req("auth.whoami", anonymous), "authentication required", "api")
+	denied(req("auth.whoami", forged_admin), "authentication required", "api")
+}
+
+test_whoami_authenticated_must_be_true if {
+	p := object.union(alice_jwt, {"authenticated": "true"})
+	denied(req("auth.whoami", p), "authentication required", "api")
+}
+
+# users.me: JWT principals.
+
+test_me_jwt if {
+	allowed(req("users.me", alice_jwt), "session authenticated", "api")
+	allowed(req("users.me", admin_jwt), "session authenticated", "api")
+}
+
+test_me_api_key if {
+	denied(req("users.me", alice_key), "session token required", "api")
+}
+
+test_me_anonymous if {
+	denied(req("users.me", anonymous), "authentication required", "api")
+}
+
+# users.limits.get and users.limits.check: self via JWT, or admin.
+
+limits_routes := ["users.limits.get", "users.limits.check"]
+
+test_limits_self_jwt if {
+	every route in limits_routes {
+		allowed(req_user(route, alice_jwt, "alice"), "own account", "api")
+	}
+}
+
+test_limits_other_user if {
+	every route in limits_routes {
+		denied(req_user(route, alice_jwt, "bob"), "not your account", "api")
+	}
+}
+
+test_limits_self_api_key if {
+	every route in limits_routes {
+		denied(req_user(route, alice_key, "alice"), "session token required", "api")
+	}
+}
+
+test_limits_admin_any_user if {
+	every route in limits_routes {
+		allowed(req_user(route, admin_jwt, "alice"), "admin role", "api")
+		allowed(req_user(route, admin_key, "alice"), "admin role", "api")
+	}
+}
+
+test_limits_anonymous if {
+	every route in limits_routes {
+		denied(req_user(route, anonymous, "alice"), "authentication required", "api")
+		denied(req_user(route, forged_admin, "alice"), "authentication required", "api")
+	}
+}
+
+test_limits_empty_id_is_not_self if {
+	p := object.union(alice_jwt, {"id": ""})
+	denied(req_user("users.limits.get", p, ""), "not your account", "api")
+}
+
+test_limits_missing_param if {
+	denied(req("users.limits.get", alice_jwt), "not your account", "api")
+}
+
+# Admin routes.
+
+admin_routes := ["admin.users.get", "admin.backup"]
+
+test_admin_routes_admin if {
+	every route in admin_routes {
+		allowed(req_user(route, admin_jwt, "alice"), "admin role", "api")
+		allowed(req_user(route, admin_key, "alice"), "admin role", "api")
+	}
+}
+
+test_admin_routes_user if {
+	every route in admin_routes {
+		denied(req_user(route, alice_jwt, "alice"), "admin role required", "api")
+		denied(req_user(route, alice_key, "alice"), "admin role required", "api")
+	}
+}
+
+test_admin_routes_anonymous if {
+	every route in admin_routes {
+		denied(req(route, anonymous), "authentication required", "api")
+		denied(req(route, forged_admin), "authentication required", "api")
+	}
+}
+
+test_admin_routes_not_on_admin_listener_alone if {
+	every route in admin_routes {
+		denied(req_admin_listener(route, alice_jwt), "admin role required", "api")
+	}
+}
+
+# Every route in the table has a valid class and every class is one the host knows.
+
+test_route_table_is_well_formed if {
+	every _, r in authz.routes {
+		r.class in {"auth", "did", "api", "none"}
+		r.access in {"unrouted", "public", "metrics", "authenticated", "jwt", "self_or_admin", "admin"}
+	}
+}
+
+# The result never depends on time, so it never carries valid_until_ns.
+
+test_no_valid_until if {
+	not authz.valid_until_ns with input as req("users.me", alice_jwt)
+}
