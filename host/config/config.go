@@ -1,0 +1,487 @@
+// Package config loads, overrides, validates and prints gatewayd's
+// configuration.
+//
+// Precedence, lowest first: embedded defaults, the YAML file (decoded
+// strictly: an unknown key is an error), GATEWAYD_* environment variables
+// (one per key: the key path upper-cased and joined with "_", so
+// http.max_body_bytes is GATEWAYD_HTTP_MAX_BODY_BYTES), then command-line
+// flags. Secrets never come from the file itself: the master key is read
+// from master_key_file or from GATEWAYD_MASTER_KEY.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ubeu/gateway/host/limits"
+	"github.com/ubeu/gateway/host/ratelimit"
+)
+
+// EnvPrefix starts the name of every environment variable that overrides a
+// key.
+const EnvPrefix = "GATEWAYD_"
+
+// MasterKeyEnv holds the master key itself (base64 or hex); it is never
+// part of the configuration file.
+const MasterKeyEnv = "GATEWAYD_MASTER_KEY"
+
+// Config is the whole configuration. Field tags: yaml names the key;
+// secret:"true" marks values that `gatewayd config print` redacts.
+type Config struct {
+	// Listen is the address of the public API listener.
+	Listen string `yaml:"listen"`
+	// DataDir holds the Badger store, the sealed signing keys and, in
+	// development, the generated master key.
+	DataDir string `yaml:"data_dir"`
+	// MasterKeyFile is a file holding the 32-byte master key (base64 or
+	// hex). Empty with GATEWAYD_MASTER_KEY unset: a development key is
+	// generated under the data dir and a warning logged at every start.
+	MasterKeyFile string `yaml:"master_key_file"`
+
+	Log       Log           `yaml:"log"`
+	TLS       TLS           `yaml:"tls"`
+	HTTP      HTTP          `yaml:"http"`
+	Admin     Admin         `yaml:"admin"`
+	Auth      Auth          `yaml:"auth"`
+	Policy    Policy        `yaml:"policy"`
+	RateLimit RateLimit     `yaml:"ratelimit"`
+	Limits    limits.Config `yaml:"limits"`
+	Store     Store         `yaml:"store"`
+	Ledger    Ledger        `yaml:"ledger"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is json or text.
+	Format string `yaml:"format"`
+	// AccessLog writes one line per request.
+	AccessLog bool `yaml:"access_log"`
+}
+
+// TLS configures HTTPS on the public listener.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// SelfSigned serves a certificate generated at start (development and
+	// tests only).
+	SelfSigned bool `yaml:"self_signed"`
+}
+
+// Enabled reports whether the public listener speaks TLS.
+func (t TLS) Enabled() bool { return t.SelfSigned || t.CertFile != "" }
+
+// HTTP configures the server.
+type HTTP struct {
+	MaxBodyBytes    int           `yaml:"max_body_bytes"`
+	ReadTimeout     time.Duration `yaml:"read_timeout"`
+	WriteTimeout    time.Duration `yaml:"write_timeout"`
+	IdleTimeout     time.Duration `yaml:"idle_timeout"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// TrustedProxies are addresses or CIDRs whose X-Forwarded-For header
+	// names the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	CORS           CORS     `yaml:"cors"`
+}
+
+// CORS configures cross-origin requests. With no allowed origins, no CORS
+// header is sent.
+type CORS struct {
+	AllowedOrigins []string      `yaml:"allowed_origins"`
+	AllowedHeaders []string      `yaml:"allowed_headers"`
+	MaxAge         time.Duration `yaml:"max_age"`
+}
+
+// Admin configures the optional admin listener (metrics and health).
+type Admin struct {
+	// Listen is empty for none; then /metrics is served on the public
+	// listener to admins only.
+	Listen string `yaml:"listen"`
+}
+
+// Auth configures tokens and logins.
+type Auth struct {
+	Issuer          string        `yaml:"issuer"`
+	Audience        string        `yaml:"audience"`
+	AccessTokenTTL  time.Duration `yaml:"access_token_ttl"`
+	RefreshTokenTTL time.Duration `yaml:"refresh_token_ttl"`
+	// KeyRotation is the age at which the JWT signing key is replaced.
+	KeyRotation time.Duration `yaml:"key_rotation"`
+	// LoginAttempts bounds failed logins per client IP and per account.
+	LoginAttempts ratelimit.Rule `yaml:"login_attempts"`
+}
+
+// Policy configures the OPA authorisation policy.
+type Policy struct {
+	// Dir is the operator's policy folder; empty uses the embedded defaults.
+	Dir string `yaml:"dir"`
+	// ReloadInterval is how often Dir is checked for changes.
+	ReloadInterval time.Duration `yaml:"reload_interval"`
+	// DecisionLogSample is the fraction of decisions logged (0..1).
+	DecisionLogSample float64 `yaml:"decision_log_sample"`
+}
+
+// RateLimit configures API rate limits per client IP and per principal,
+// by the class the policy assigns to a route.
+type RateLimit struct {
+	Enabled bool           `yaml:"enabled"`
+	Auth    ratelimit.Rule `yaml:"auth"`
+	DID     ratelimit.Rule `yaml:"did"`
+	API     ratelimit.Rule `yaml:"api"`
+}
+
+// Store configures the embedded Badger store.
+type Store struct {
+	GCInterval time.Duration `yaml:"gc_interval"`
+}
+
+// Ledger selects the ledger backend.
+type Ledger struct {
+	// Backend is local (embedded) or hedera.
+	Backend string `yaml:"backend"`
+}
+
+// Default returns the embedded defaults: everything gatewayd needs to run
+// with no file at all.
+func Default() Config {
+	return Config{
+		Listen:  "127.0.0.1:8080",
+		DataDir: "./data",
+		Log:     Log{Level: "info", Format: "json", AccessLog: true},
+		HTTP: HTTP{
+			MaxBodyBytes:    1 << 20,
+			ReadTimeout:     10 * time.Second,
+			WriteTimeout:    30 * time.Second,
+			IdleTimeout:     90 * time.Second,
+			ShutdownTimeout: 20 * time.Second,
+			CORS: CORS{
+				AllowedHeaders: []string{"Authorization", "Content-Type", "X-API-Key", "X-Request-ID"},
+				MaxAge:         10 * time.Minute,
+			},
+		},
+		Auth: Auth{
+			Issuer:          "gatewayd",
+			Audience:        "gatewayd",
+			AccessTokenTTL:  15 * time.Minute,
+			RefreshTokenTTL: 7 * 24 * time.Hour,
+			KeyRotation:     30 * 24 * time.Hour,
+			LoginAttempts:   ratelimit.Rule{Limit: 5, Window: 15 * time.Minute},
+		},
+		Policy: Policy{ReloadInterval: 2 * time.Second, DecisionLogSample: 0.001},
+		RateLimit: RateLimit{
+			Enabled: true,
+			Auth:    ratelimit.Rule{Limit: 5, Window: 15 * time.Minute},
+			DID:     ratelimit.Rule{Limit: 100, Window: time.Minute},
+			API:     ratelimit.Rule{Limit: 1000, Window: time.Minute},
+		},
+		Limits: limits.DefaultConfig(),
+		Store:  Store{GCInterval: 10 * time.Minute},
+		Ledger: Ledger{Backend: "local"},
+	}
+}
+
+// Load builds the configuration from the defaults, the file at path (if
+// path is not empty) and the environment env (as os.Environ returns it).
+// It does not validate: call Validate after applying flags.
+func Load(path string, env []string) (Config, error) {
+	c := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		if err := decodeYAML(b, &c); err != nil {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&c, env); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func decodeYAML(b []byte, c *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// EnvNames lists every environment variable that overrides a key, with the
+// key it overrides, in file order.
+func EnvNames() [][2]string {
+	var out [][2]string
+	walk(reflect.ValueOf(&Config{}).Elem(), nil, func(path []string, _ reflect.Value, _ reflect.StructField) {
+		out = append(out, [2]string{envName(path), strings.Join(path, ".")})
+	})
+	return out
+}
+
+func envName(path []string) string {
+	return EnvPrefix + strings.ToUpper(strings.Join(path, "_"))
+}
+
+// walk calls fn for every leaf (non-struct, non-map) field, with its key path.
+func walk(v reflect.Value, path []string, fn func(path []string, v reflect.Value, f reflect.StructField)) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		p := append(append([]string(nil), path...), name)
+		fv := v.Field(i)
+		switch {
+		case fv.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Duration]():
+			walk(fv, p, fn)
+		case fv.Kind() == reflect.Map:
+			// Maps (limits.tiers) are set in the file only.
+		default:
+			fn(p, fv, f)
+		}
+	}
+}
+
+func applyEnv(c *Config, env []string) error {
+	vals := make(map[string]string)
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && strings.HasPrefix(k, EnvPrefix) {
+			vals[k] = v
+		}
+	}
+	var err error
+	walk(reflect.ValueOf(c).Elem(), nil, func(path []string, fv reflect.Value, _ reflect.StructField) {
+		name := envName(path)
+		s, ok := vals[name]
+		if !ok || err != nil {
+			return
+		}
+		if e := setValue(fv, s); e != nil {
+			err = fmt.Errorf("config: %s (%s): %w", name, strings.Join(path, "."), e)
+		}
+	})
+	return err
+}
+
+func setValue(fv reflect.Value, s string) error {
+	switch {
+	case fv.Type() == reflect.TypeFor[time.Duration]():
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("not a duration: %q", s)
+		}
+		fv.SetInt(int64(d))
+	case fv.Kind() == reflect.String:
+		fv.SetString(s)
+	case fv.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("not a boolean: %q", s)
+		}
+		fv.SetBool(b)
+	case fv.Kind() == reflect.Int || fv.Kind() == reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("not an integer: %q", s)
+		}
+		fv.SetInt(n)
+	case fv.Kind() == reflect.Float64:
+		n, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("not a number: %q", s)
+		}
+		fv.SetFloat(n)
+	case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
+		var items []string
+		for _, it := range strings.Split(s, ",") {
+			if it = strings.TrimSpace(it); it != "" {
+				items = append(items, it)
+			}
+		}
+		fv.Set(reflect.ValueOf(items))
+	default:
+		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}
+
+// Error is a validation failure naming the key.
+type Error struct {
+	Key     string
+	Problem string
+}
+
+func (e *Error) Error() string { return "config: " + e.Key + ": " + e.Problem }
+
+// Validate checks every key and returns all problems found, each naming its
+// key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, &Error{Key: key, Problem: fmt.Sprintf(format, a...)})
+	}
+	checkAddr := func(key, addr string, optional bool) {
+		if addr == "" {
+			if !optional {
+				bad(key, "must be set, e.g. 127.0.0.1:8080")
+			}
+			return
+		}
+		if _, port, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "must be host:port: %v", err)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			bad(key, "port %q is not a number between 0 and 65535", port)
+		}
+	}
+	checkAddr("listen", c.Listen, false)
+	checkAddr("admin.listen", c.Admin.Listen, true)
+	if c.DataDir == "" {
+		bad("data_dir", "must be set")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		bad("log.format", "must be json or text, not %q", c.Log.Format)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls", "cert_file and key_file must be set together")
+	}
+	if c.TLS.SelfSigned && c.TLS.CertFile != "" {
+		bad("tls.self_signed", "cannot be combined with cert_file")
+	}
+	for _, f := range []struct {
+		key  string
+		path string
+	}{{"tls.cert_file", c.TLS.CertFile}, {"tls.key_file", c.TLS.KeyFile}, {"master_key_file", c.MasterKeyFile}, {"policy.dir", c.Policy.Dir}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			bad(f.key, "%v", err)
+		}
+	}
+	if c.HTTP.MaxBodyBytes < 1024 {
+		bad("http.max_body_bytes", "must be at least 1024, got %d", c.HTTP.MaxBodyBytes)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"http.read_timeout", c.HTTP.ReadTimeout}, {"http.write_timeout", c.HTTP.WriteTimeout},
+		{"http.idle_timeout", c.HTTP.IdleTimeout}, {"http.shutdown_timeout", c.HTTP.ShutdownTimeout},
+		{"auth.access_token_ttl", c.Auth.AccessTokenTTL}, {"auth.refresh_token_ttl", c.Auth.RefreshTokenTTL},
+		{"auth.key_rotation", c.Auth.KeyRotation}, {"policy.reload_interval", c.Policy.ReloadInterval},
+		{"store.gc_interval", c.Store.GCInterval},
+	} {
+		if d.v <= 0 {
+			bad(d.key, "must be a positive duration such as 15m, got %v", d.v)
+		}
+	}
+	if c.Auth.AccessTokenTTL > time.Hour {
+		bad("auth.access_token_ttl", "must be at most 1h (short-lived access tokens), got %v", c.Auth.AccessTokenTTL)
+	}
+	if c.Auth.RefreshTokenTTL < c.Auth.AccessTokenTTL {
+		bad("auth.refresh_token_ttl", "must not be shorter than auth.access_token_ttl")
+	}
+	if c.Auth.Issuer == "" {
+		bad("auth.issuer", "must be set")
+	}
+	if c.Auth.Audience == "" {
+		bad("auth.audience", "must be set")
+	}
+	for _, r := range []struct {
+		key  string
+		rule ratelimit.Rule
+	}{{"auth.login_attempts", c.Auth.LoginAttempts}, {"ratelimit.auth", c.RateLimit.Auth}, {"ratelimit.did", c.RateLimit.DID}, {"ratelimit.api", c.RateLimit.API}} {
+		if r.rule.Limit < 1 {
+			bad(r.key+".limit", "must be at least 1, got %d", r.rule.Limit)
+		}
+		if r.rule.Window <= 0 {
+			bad(r.key+".window", "must be a positive duration, got %v", r.rule.Window)
+		}
+	}
+	if c.Policy.DecisionLogSample < 0 || c.Policy.DecisionLogSample > 1 {
+		bad("policy.decision_log_sample", "must be between 0 and 1, got %v", c.Policy.DecisionLogSample)
+	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			bad("http.trusted_proxies", "%q is neither an IP address nor a CIDR", p)
+		}
+	}
+	switch c.Ledger.Backend {
+	case "local":
+	case "hedera":
+		bad("ledger.backend", "hedera is not available in this build yet; use local")
+	default:
+		bad("ledger.backend", "must be local or hedera, not %q", c.Ledger.Backend)
+	}
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Paths derived from the data dir.
+
+// DBDir is the Badger directory.
+func (c *Config) DBDir() string { return filepath.Join(c.DataDir, "db") }
+
+// KeysDir holds the sealed signing keys.
+func (c *Config) KeysDir() string { return filepath.Join(c.DataDir, "keys") }
+
+// DevMasterKeyFile is the generated development master key.
+func (c *Config) DevMasterKeyFile() string { return filepath.Join(c.DataDir, "master.key") }
+
+// AdminPasswordFile receives the first admin's password once.
+func (c *Config) AdminPasswordFile() string {
+	return filepath.Join(c.DataDir, "admin.initial-password")
+}
+
+// AdminIDFile records the bootstrap admin's user ID (not a secret), for
+// `gatewayd admin token`.
+func (c *Config) AdminIDFile() string { return filepath.Join(c.DataDir, "admin.id") }
+
+// Print writes the effective configuration as YAML with secrets redacted.
+// masterKeySet says whether GATEWAYD_MASTER_KEY is set, reported as such.
+func (c *Config) Print(w io.Writer, masterKeySet bool) error {
+	cp := *c
+	walk(reflect.ValueOf(&cp).Elem(), nil, func(_ []string, fv reflect.Value, f reflect.StructField) {
+		if f.Tag.Get("secret") == "true" && fv.Kind() == reflect.String && fv.String() != "" {
+			fv.SetString("[redacted]")
+		}
+	})
+	b, err := yaml.Marshal(&cp)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	state := "unset"
+	if masterKeySet {
+		state = "set ([redacted])"
+	}
+	_, err = fmt.Fprintf(w, "# %s: %s\n", MasterKeyEnv, state)
+	return err
+}

@@ -1,0 +1,277 @@
+// Package gateway assembles a gatewayd process from its configuration: the
+// master key, the store, the signing keys, the policy engine, limits and the
+// HTTP server. cmd/gatewayd and the end-to-end tests both start gatewayd
+// through it.
+package gateway
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ubeu/gateway/host/auth"
+	"github.com/ubeu/gateway/host/config"
+	"github.com/ubeu/gateway/host/httpapi"
+	"github.com/ubeu/gateway/host/limits"
+	"github.com/ubeu/gateway/host/metrics"
+	"github.com/ubeu/gateway/host/policy"
+	"github.com/ubeu/gateway/host/ratelimit"
+	"github.com/ubeu/gateway/host/seal"
+	"github.com/ubeu/gateway/host/store"
+	"github.com/ubeu/gateway/host/store/badgerstore"
+)
+
+// Version is the build's version, set with -ldflags "-X ...".
+var Version = "dev"
+
+// AdminEmail is the bootstrap administrator's account.
+const AdminEmail = "admin@localhost"
+
+// Keys are the keys derived from the master key.
+type Keys struct {
+	Sealer   *seal.Sealer
+	IndexKey []byte
+}
+
+// DeriveKeys loads the master key as configured and derives the sealing
+// and blind-index keys from it (HKDF-SHA256, one label each), so that no
+// key is used for two purposes.
+func DeriveKeys(cfg *config.Config, log *slog.Logger) (*Keys, error) {
+	master, err := seal.LoadMasterKey(os.Getenv(config.MasterKeyEnv), cfg.MasterKeyFile, cfg.DevMasterKeyFile(), log)
+	if err != nil {
+		return nil, err
+	}
+	sk, err := hkdf.Key(sha256.New, master, nil, "gatewayd seal v1", seal.KeySize)
+	if err != nil {
+		return nil, err
+	}
+	ik, err := hkdf.Key(sha256.New, master, nil, "gatewayd blind index v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	s, err := seal.New(sk)
+	if err != nil {
+		return nil, err
+	}
+	return &Keys{Sealer: s, IndexKey: ik}, nil
+}
+
+// Gateway is an assembled, running-ready gatewayd.
+type Gateway struct {
+	Config  *config.Config
+	Logger  *slog.Logger
+	Store   *badgerstore.Store
+	Keyring *auth.Keyring
+	Tokens  *auth.Tokens
+	Policy  *policy.Engine
+	Limiter *ratelimit.Limiter
+	Server  *httpapi.Server
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// Open assembles gatewayd. The caller must Close it.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway, err error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	keys, err := DeriveKeys(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	g = &Gateway{Config: cfg, Logger: log, stop: make(chan struct{}), done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			g.closeParts()
+		}
+	}()
+	reg := metrics.NewRegistry()
+	m := metrics.New(reg)
+
+	g.Store, err = badgerstore.Open(ctx, badgerstore.Options{
+		Dir: cfg.DBDir(), Sealer: keys.Sealer, IndexKey: keys.IndexKey, Logger: log,
+		Registerer: reg, GCInterval: cfg.Store.GCInterval,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.Keyring, err = auth.OpenKeyring(cfg.KeysDir(), keys.Sealer, auth.KeyringOptions{
+		RotateEvery: cfg.Auth.KeyRotation, Retain: cfg.Auth.AccessTokenTTL + time.Hour, Create: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.Tokens, err = auth.NewTokens(g.Keyring, auth.TokenOptions{
+		Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, TTL: cfg.Auth.AccessTokenTTL,
+		Revocations: g.Store.Revocations(), Registerer: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := g.Tokens.LoadRevocations(ctx); err != nil {
+		return nil, err
+	}
+	g.Policy, err = policy.New(ctx, policy.Options{
+		Dir: cfg.Policy.Dir, ReloadInterval: cfg.Policy.ReloadInterval, Logger: log,
+		Registerer: reg, DecisionLogSample: cfg.Policy.DecisionLogSample,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.Limiter = ratelimit.New(ratelimit.Options{MaxKeys: 1_000_000})
+	lim := limits.New(g.Store.Counters(), cfg.Limits)
+
+	g.Server, err = httpapi.New(httpapi.Deps{
+		Config: cfg, Logger: log, Store: g.Store, Backup: g.Store.Backup,
+		Keyring: g.Keyring, Tokens: g.Tokens, Policy: g.Policy, Limits: lim, Limiter: g.Limiter,
+		Registry: reg, Metrics: m, Version: Version,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := g.bootstrapAdmin(ctx); err != nil {
+		return nil, err
+	}
+	go g.maintain()
+	return g, nil
+}
+
+// maintain rotates the signing key when it is due.
+func (g *Gateway) maintain() {
+	defer close(g.done)
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if rotated, err := g.Keyring.MaybeRotate(); err != nil {
+			g.Logger.Error("signing key rotation failed", "err", err)
+		} else if rotated {
+			g.Logger.Info("signing key rotated", "kid", g.Keyring.Active().ID)
+		}
+		select {
+		case <-g.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// bootstrapAdmin creates admin@localhost on a store with no users, writing
+// its random password once to <data-dir>/admin.initial-password (0600).
+func (g *Gateway) bootstrapAdmin(ctx context.Context) error {
+	n, err := g.Store.Users().Count(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	pw := rand.Text() // 26 base32 characters, 130 bits
+	hash, err := auth.HashPassword(pw)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	u := &store.User{ID: uuid.NewString(), Email: AdminEmail, PasswordHash: hash,
+		Roles: []string{store.RoleAdmin, store.RoleUser}, Tier: "individual", Status: "active", CreatedAt: now, UpdatedAt: now}
+	f, err := os.OpenFile(g.Config.AdminPasswordFile(), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	if _, err := f.WriteString(pw + "\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := seal.WriteFileAtomic(g.Config.AdminIDFile(), []byte(u.ID+"\n"), 0o600); err != nil {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	if err := g.Store.Users().Create(ctx, u); err != nil {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	g.Logger.Warn("created the first admin account; its password is in the file named here (read it, then delete the file)",
+		"email", AdminEmail, "passwordFile", g.Config.AdminPasswordFile())
+	return nil
+}
+
+// Ready reports an error if the gateway cannot serve.
+func (g *Gateway) Ready(ctx context.Context) error {
+	if err := g.Store.Ping(ctx); err != nil {
+		return err
+	}
+	if !g.Policy.Ready() {
+		return errors.New("policy not loaded")
+	}
+	return nil
+}
+
+// Run listens and serves until ctx is done, then shuts down gracefully.
+func (g *Gateway) Run(ctx context.Context) error {
+	l, err := g.Server.Listen()
+	if err != nil {
+		return err
+	}
+	return g.Server.Serve(ctx, l)
+}
+
+// Close stops background work and closes the store cleanly.
+func (g *Gateway) Close() error {
+	close(g.stop)
+	<-g.done
+	return g.closeParts()
+}
+
+func (g *Gateway) closeParts() error {
+	var errs []error
+	if g.Policy != nil {
+		errs = append(errs, g.Policy.Close())
+	}
+	if g.Tokens != nil {
+		g.Tokens.Close()
+	}
+	if g.Limiter != nil {
+		g.Limiter.Close()
+	}
+	if g.Store != nil {
+		errs = append(errs, g.Store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// MintAdminToken issues a short-lived admin access token without opening
+// the store (which a running server holds locked): it reads the sealed
+// signing keys and the bootstrap admin's ID from the data dir.
+func MintAdminToken(cfg *config.Config, log *slog.Logger, ttl time.Duration) (string, time.Time, error) {
+	keys, err := DeriveKeys(cfg, log)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	kr, err := auth.OpenKeyring(cfg.KeysDir(), keys.Sealer, auth.KeyringOptions{RotateEvery: cfg.Auth.KeyRotation, Retain: cfg.Auth.AccessTokenTTL + time.Hour})
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	b, err := os.ReadFile(cfg.AdminIDFile())
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("admin token: %w (has `gatewayd serve` run once on this data dir?)", err)
+	}
+	id := string(b)
+	for len(id) > 0 && (id[len(id)-1] == '\n' || id[len(id)-1] == '\r') {
+		id = id[:len(id)-1]
+	}
+	tokens, err := auth.NewTokens(kr, auth.TokenOptions{Issuer: cfg.Auth.Issuer, Audience: cfg.Auth.Audience, TTL: ttl, CacheSize: -1})
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	defer tokens.Close()
+	return tokens.Issue(auth.Claims{Subject: id, Roles: []string{store.RoleAdmin, store.RoleUser}})
+}
