@@ -51,7 +51,8 @@ type Window struct {
 }
 
 // TierLimits are the limits of one subscription tier, by name. A name that
-// a tier other than the default leaves out takes the default tier's value.
+// a tier other than the default leaves out takes the default tier's value;
+// a name absent from both is unlimited.
 type TierLimits struct {
 	Static   map[string]int    `yaml:"static"`
 	Windowed map[string]Window `yaml:"windowed"`

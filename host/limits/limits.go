@@ -82,12 +82,14 @@ type CheckResult struct {
 // max, nextReset}.
 type ExceededError struct {
 	// Limit names the limit, as "static.<name>" or "windowed.<name>".
-	Limit string
-	// Used and Max are the limit's current use and its maximum.
-	Used, Max int
+	Limit string `json:"limit"`
+	// Used is the limit's current use.
+	Used int `json:"used"`
+	// Max is the limit's maximum.
+	Max int `json:"max"`
 	// NextReset is when a windowed limit's window closes; nil for a static
 	// limit.
-	NextReset *time.Time
+	NextReset *time.Time `json:"nextReset"`
 }
 
 // Error describes the exceeded limit.
@@ -151,6 +153,17 @@ func decode(b []byte) (record, error) {
 }
 
 func key(userID string) string { return "limits/" + userID }
+
+// ErrNoUser is returned for an empty user ID.
+var ErrNoUser = errors.New("limits: empty user ID")
+
+// prepare resolves op and checks userID.
+func prepare(userID string, op Operation) (opLimits, error) {
+	if userID == "" {
+		return opLimits{}, ErrNoUser
+	}
+	return operation(op)
+}
 
 // load reads a user's record; a missing one is empty.
 func (s *Service) load(ctx context.Context, userID string) (record, error) {
@@ -251,7 +264,7 @@ func operation(op Operation) (opLimits, error) {
 // Check reports whether userID may perform op at now, without consuming
 // anything.
 func (s *Service) Check(ctx context.Context, userID, tier string, op Operation, now time.Time) (CheckResult, error) {
-	ol, err := operation(op)
+	ol, err := prepare(userID, op)
 	if err != nil {
 		return CheckResult{}, err
 	}
@@ -266,7 +279,7 @@ func (s *Service) Check(ctx context.Context, userID, tier string, op Operation, 
 // moves by one, atomically, or, if any limit is reached, none moves and the
 // error is an *ExceededError (with the refusing CheckResult).
 func (s *Service) Consume(ctx context.Context, userID, tier string, op Operation, now time.Time) (CheckResult, error) {
-	ol, err := operation(op)
+	ol, err := prepare(userID, op)
 	if err != nil {
 		return CheckResult{}, err
 	}
@@ -322,9 +335,10 @@ var errUnchanged = errors.New("limits: unchanged")
 
 // Release records that a resource counted by op's static limit went away:
 // the static counter drops by one, never below zero. Windowed use is not
-// given back. An op without a static limit is a no-op.
+// given back. An op without a static limit is a no-op. tier is accepted
+// for symmetry with Consume: releasing does not depend on it.
 func (s *Service) Release(ctx context.Context, userID, tier string, op Operation) error {
-	ol, err := operation(op)
+	ol, err := prepare(userID, op)
 	if err != nil {
 		return err
 	}

@@ -102,6 +102,9 @@ func TestStaticLimitRefusesSecondExternalDomain(t *testing.T) {
 	if !strings.Contains(err.Error(), "static.external_web3_domains exceeded: 1 of 1 used") {
 		t.Fatalf("Error() = %q", err)
 	}
+	if b, _ := json.Marshal(ee); string(b) != `{"limit":"static.external_web3_domains","used":1,"max":1,"nextReset":null}` {
+		t.Fatalf("ExceededError JSON = %s", b)
+	}
 	// The refusal moved nothing, including the windowed counter.
 	u := usage(t, s, "u1", "individual", t0.Add(time.Hour))
 	if u.Usage.CurrentExternalWeb3Domains != 1 || u.RateLimits.ExternalDomainUpdates.Count != 1 {
@@ -461,6 +464,12 @@ func TestStoreErrors(t *testing.T) {
 	}
 	if _, err := s.Usage(ctx, "bad", "", t0); err == nil {
 		t.Fatal("Usage on a corrupt record succeeded")
+	}
+	if _, err := s.Consume(ctx, "", "", OpCreateDID, t0); !errors.Is(err, ErrNoUser) {
+		t.Fatalf("Consume with no user = %v", err)
+	}
+	if _, err := s.Usage(ctx, "", "", t0); !errors.Is(err, ErrNoUser) {
+		t.Fatalf("Usage with no user = %v", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()

@@ -54,6 +54,9 @@ type WindowUsage struct {
 
 // Usage returns userID's limits and current use under tier at now.
 func (s *Service) Usage(ctx context.Context, userID, tier string, now time.Time) (Usage, error) {
+	if userID == "" {
+		return Usage{}, ErrNoUser
+	}
 	r, err := s.load(ctx, userID)
 	if err != nil {
 		return Usage{}, err

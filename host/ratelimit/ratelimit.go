@@ -293,8 +293,10 @@ func (l *Limiter) take(key string, r Rule, n int, consume bool) Result {
 	if tat < now {
 		tat = now
 	}
-	cur := tat - now                     // time until the bucket is full
-	avail := int((tau - cur) / interval) // requests that fit right now
+	cur := tat - now // time until the bucket is full
+	// Requests that fit right now; never negative, even if the injected
+	// clock went backwards.
+	avail := max(int((tau-cur)/interval), 0)
 	allowed := n <= avail
 	if allowed && consume && n > 0 {
 		next := tat + int64(n)*interval

@@ -162,6 +162,18 @@ func TestKeysIndependentAndReset(t *testing.T) {
 	}
 }
 
+func TestClockBackwards(t *testing.T) {
+	l, clk := newTestLimiter(t, Options{})
+	for range auth.Limit {
+		l.Allow("k", auth)
+	}
+	clk.Advance(-time.Hour)
+	res := l.Allow("k", auth)
+	if res.Allowed || res.Remaining != 0 {
+		t.Fatalf("after the clock went back: %+v", res)
+	}
+}
+
 func TestInvalidRuleRefuses(t *testing.T) {
 	l, _ := newTestLimiter(t, Options{})
 	for _, r := range []Rule{{}, {Limit: 0, Window: time.Second}, {Limit: 5}, {Limit: -1, Window: time.Minute}} {
