@@ -40,6 +40,7 @@ func TestIssueVerify(t *testing.T) {
 			t.Fatalf("verify %d: claims %+v", i, c)
 		}
 		c.Roles[0] = "admin" // must not leak into the cache
+		e.tok.cache.Wait()
 	}
 	c, _ := e.tok.Verify(tok)
 	if c.Roles[0] != "user" {
@@ -112,6 +113,34 @@ func TestVerifyCacheRespectsExpiry(t *testing.T) {
 	}
 	if n := counterValue(t, reg, "expired", "false"); n != 1 {
 		t.Fatalf("expired verifications counted %v; want 1", n)
+	}
+}
+
+func TestCachedTokenOfRetiredKey(t *testing.T) {
+	clk, dir, s := newClock(), t.TempDir(), newSealer(t)
+	keys, err := OpenKeyring(dir, s, KeyringOptions{Create: true, Now: clk.Now, Retain: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := NewTokens(keys, TokenOptions{Issuer: testIssuer, Audience: testAudience, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tokens.Close()
+	tok, _, _ := tokens.Issue(Claims{Subject: "u1"})
+	if _, err := tokens.Verify(tok); err != nil {
+		t.Fatal(err)
+	}
+	tokens.cache.Wait()
+	if err := keys.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tokens.Verify(tok); err != nil {
+		t.Fatalf("cached token right after rotation: %v", err)
+	}
+	clk.Add(2 * time.Minute) // past Retain, before exp
+	if _, err := tokens.Verify(tok); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("cached token of a key retired past Retain: %v; want ErrUnknownKey", err)
 	}
 }
 
