@@ -49,7 +49,10 @@ const (
 	HeaderRetryAfter = "Retry-After"
 )
 
-// Rule allows Limit requests per Window, with a burst of Limit.
+// Rule allows Limit requests per Window, with a burst of Limit. The
+// design's defaults are 5 per 15 minutes for authentication endpoints, 100
+// per minute for DID resolution and 1000 per minute for the rest of the
+// API; they are configured in package config.
 type Rule struct {
 	Limit  int           `yaml:"limit"`
 	Window time.Duration `yaml:"window"`
@@ -65,45 +68,6 @@ func (r Rule) Validate() error {
 		errs = append(errs, fmt.Errorf("window: must be > 0, got %s", r.Window))
 	}
 	return errors.Join(errs...)
-}
-
-// Rules are the rate limits of the gateway's API, each applied per client IP
-// address and per authenticated principal.
-type Rules struct {
-	// Auth applies to the authentication endpoints (login, registration,
-	// password reset).
-	Auth Rule `yaml:"auth"`
-	// DIDResolution applies to DID resolution.
-	DIDResolution Rule `yaml:"did_resolution"`
-	// API applies to every other endpoint.
-	API Rule `yaml:"api"`
-}
-
-// DefaultRules returns the design's defaults: authentication 5 per 15
-// minutes, DID resolution 100 per minute, general API 1000 per minute.
-func DefaultRules() Rules {
-	return Rules{
-		Auth:          Rule{Limit: 5, Window: 15 * time.Minute},
-		DIDResolution: Rule{Limit: 100, Window: time.Minute},
-		API:           Rule{Limit: 1000, Window: time.Minute},
-	}
-}
-
-// Validate reports the first invalid rule, naming it (for example
-// "ratelimit.auth.window: must be > 0, got 0s").
-func (rs Rules) Validate() error {
-	for _, x := range []struct {
-		name string
-		rule Rule
-	}{{"auth", rs.Auth}, {"did_resolution", rs.DIDResolution}, {"api", rs.API}} {
-		if x.rule.Limit <= 0 {
-			return fmt.Errorf("ratelimit.%s.limit: must be > 0, got %d", x.name, x.rule.Limit)
-		}
-		if x.rule.Window <= 0 {
-			return fmt.Errorf("ratelimit.%s.window: must be > 0, got %s", x.name, x.rule.Window)
-		}
-	}
-	return nil
 }
 
 // Result is the outcome of a rate-limit decision.

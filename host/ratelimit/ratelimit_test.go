@@ -195,18 +195,6 @@ func TestInvalidRuleRefuses(t *testing.T) {
 	}
 }
 
-func TestRulesValidate(t *testing.T) {
-	if err := DefaultRules().Validate(); err != nil {
-		t.Fatal(err)
-	}
-	rs := DefaultRules()
-	rs.DIDResolution.Window = 0
-	err := rs.Validate()
-	if err == nil || err.Error() != "ratelimit.did_resolution.window: must be > 0, got 0s" {
-		t.Fatalf("Validate = %v", err)
-	}
-}
-
 func TestHeaders(t *testing.T) {
 	cases := []struct {
 		res                                 Result
