@@ -113,6 +113,9 @@ type Options struct {
 	// ReadOnly opens the database without write access. Writes fail and
 	// API-key uses are not recorded.
 	ReadOnly bool
+
+	// tweak adjusts the Badger options; tests only.
+	tweak func(badger.Options) badger.Options
 }
 
 // Store is the Badger backend. It implements store.Store and is safe for
@@ -130,6 +133,11 @@ type Store struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
+
+	// counterLocks serialise Counters.Update per key stripe inside this
+	// process (the only one that can open the directory), so that a hot
+	// counter does not burn its retries on Badger write conflicts.
+	counterLocks [64]sync.Mutex
 
 	touchMu sync.Mutex
 	touches map[string]time.Time // API-key prefix → latest use not yet written
@@ -210,6 +218,9 @@ func badgerOptions(dir string, o Options, log *slog.Logger) badger.Options {
 		WithBlockCacheSize(64 << 20)
 	if o.InMemory {
 		bo = bo.WithDir("").WithValueDir("").WithInMemory(true)
+	}
+	if o.tweak != nil {
+		bo = o.tweak(bo)
 	}
 	return bo
 }
@@ -309,8 +320,9 @@ func (s *Store) update(ctx context.Context, fn func(txn *badger.Txn) error) erro
 		if attempt == maxTxnAttempts {
 			return fmt.Errorf("transaction still conflicting after %d attempts: %w", attempt, err)
 		}
-		// Up to 50 µs × attempt, so contention spreads out quickly.
-		d := time.Duration(rand.Int64N(int64(attempt) * int64(50*time.Microsecond)))
+		// Full jitter over an exponential ceiling: 100 µs, 200 µs, … 10 ms.
+		ceiling := min(100*time.Microsecond<<min(attempt-1, 7), 10*time.Millisecond)
+		d := time.Duration(rand.Int64N(int64(ceiling)))
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():

@@ -68,6 +68,9 @@ type counters struct{ s *Store }
 func (r counters) Update(ctx context.Context, key string, fn func(old []byte) ([]byte, error)) (err error) {
 	defer r.s.done("counters.update", time.Now(), &err)
 	k := []byte(pCounter + key)
+	mu := &r.s.counterLocks[fnv32(key)%uint32(len(r.s.counterLocks))]
+	mu.Lock()
+	defer mu.Unlock()
 	return r.s.update(ctx, func(txn *badger.Txn) error {
 		var old []byte
 		item, err := txn.Get(k)
@@ -109,6 +112,16 @@ func (r counters) Get(ctx context.Context, key string) (v []byte, err error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// fnv32 is the FNV-1a hash of s.
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
 }
 
 type cache struct{ s *Store }
