@@ -74,16 +74,6 @@ func (c *decisionCache) put(key []byte, e *cacheEntry) {
 	s.mu.Unlock()
 }
 
-// remove deletes key if it still maps to e.
-func (c *decisionCache) remove(key []byte, e *cacheEntry) {
-	s := c.shard(key)
-	s.mu.Lock()
-	if s.m[string(key)] == e {
-		delete(s.m, string(key))
-	}
-	s.mu.Unlock()
-}
-
 // clear drops every entry.
 func (c *decisionCache) clear() {
 	for i := range c.shards {

@@ -325,21 +325,20 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (Decision, error) {
 
 // remember caches a fresh decision if the policy allows it.
 func (e *Engine) remember(key []byte, v *version, d Decision, now time.Time, tn, validUntil int64, hasValidUntil bool) {
-	ttl := int64(maxCacheTTL)
-	ent := &cacheEntry{decision: d}
+	ent := &cacheEntry{decision: d, expires: now.UnixNano() + int64(maxCacheTTL)}
 	switch {
 	case hasValidUntil:
+		// Served only for request times in [tn, validUntil); the request
+		// time is the wall clock unless the caller sets Input.Time.
 		if validUntil <= tn {
 			return
 		}
 		ent.timed = true
 		ent.notBefore = tn
 		ent.validUntil = validUntil
-		ttl = min(ttl, validUntil-tn)
 	case v.deps.usesTime:
 		return // depends on time but says nothing about how long it holds
 	}
-	ent.expires = now.UnixNano() + ttl
 	e.cache.put(key, ent)
 }
 
