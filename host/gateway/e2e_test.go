@@ -669,26 +669,53 @@ func TestPolicyHotReload(t *testing.T) {
 	cfg.Policy.Dir = dir
 	tg := startGateway(t, cfg)
 	s := tg.register("lee@example.com")
-	if r := tg.do("GET", "/api/v1/auth/whoami", nil, bearer(s.AccessToken)...); r.status != 200 {
+	whoami := func() resp { return tg.do("GET", "/api/v1/auth/whoami", nil, bearer(s.AccessToken)...) }
+	if r := whoami(); r.status != 200 {
 		t.Fatalf("whoami: %d", r.status)
 	}
-	// Add a rule that denies whoami to everyone, with its own passing test.
-	extra := `package gatewayd.authz
+	rev := tg.g.Policy.Revision()
+	waitReload := func() { time.Sleep(10 * cfg.Policy.ReloadInterval) }
 
-deny_whoami if input.route == "auth.whoami"
-`
-	deny := filepath.Join(dir, "authz.rego")
-	orig, _ := os.ReadFile(deny)
-	patched := strings.Replace(string(orig), "package gatewayd.authz", "package gatewayd.authz\n\n# patched by the test", 1)
-	_ = extra
-	os.WriteFile(deny, []byte(patched+"\n"), 0o644)
-	// A broken policy is rejected and the old one keeps serving.
-	os.WriteFile(filepath.Join(dir, "broken.rego"), []byte("package gatewayd.authz\n\nthis is not rego"), 0o644)
-	time.Sleep(500 * time.Millisecond)
-	if r := tg.do("GET", "/api/v1/auth/whoami", nil, bearer(s.AccessToken)...); r.status != 200 {
-		t.Fatalf("after broken policy: %d", r.status)
+	// 1. A policy that does not compile is rejected; the old one serves.
+	broken := filepath.Join(dir, "broken.rego")
+	os.WriteFile(broken, []byte("package gatewayd.authz\n\nthis is not rego"), 0o644)
+	waitReload()
+	if r := whoami(); r.status != 200 || tg.g.Policy.Revision() != rev {
+		t.Fatalf("after a broken policy: %d, revision %s→%s", r.status, rev, tg.g.Policy.Revision())
 	}
-	os.Remove(filepath.Join(dir, "broken.rego"))
+	os.Remove(broken)
+
+	// 2. A change that fails the policy's own tests is rejected too.
+	file := filepath.Join(dir, "authz.rego")
+	orig, _ := os.ReadFile(file)
+	adminOnly := strings.Replace(string(orig), `"auth.whoami": {"access": "authenticated", "class": "api"}`, `"auth.whoami": {"access": "admin", "class": "api"}`, 1)
+	if adminOnly == string(orig) {
+		t.Fatal("the whoami route line was not found in authz.rego")
+	}
+	os.WriteFile(file, []byte(adminOnly), 0o644)
+	waitReload()
+	if r := whoami(); r.status != 200 || tg.g.Policy.Revision() != rev {
+		t.Fatalf("after a policy failing its tests: %d", r.status)
+	}
+	if !strings.Contains(tg.logs.String(), "test_whoami_authenticated") {
+		t.Fatal("the failing test is not named in the logs")
+	}
+
+	// 3. The same change with its tests updated is taken without a restart,
+	// and the deny carries the policy's reason.
+	tests, _ := os.ReadFile(filepath.Join(dir, "authz_test.rego"))
+	os.WriteFile(filepath.Join(dir, "authz_test.rego"), []byte(strings.Replace(string(tests), "test_whoami_authenticated if", "skipped_whoami_authenticated if", 1)), 0o644)
+	deadline := time.Now().Add(5 * time.Second)
+	for tg.g.Policy.Revision() == rev && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	m := wantError(t, whoami(), 403, "FORBIDDEN")
+	if m["message"] != "admin role required" {
+		t.Fatalf("deny message %v", m["message"])
+	}
+	if r := tg.do("GET", "/api/v1/auth/whoami", nil, bearer(tg.adminToken())...); r.status != 200 {
+		t.Fatalf("admin whoami: %d", r.status)
+	}
 }
 
 func copyPolicies(t *testing.T, dir string) {
