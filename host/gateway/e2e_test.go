@@ -38,6 +38,7 @@ type testGateway struct {
 	g      *gateway.Gateway
 	cfg    *config.Config
 	base   string
+	admin  string // base URL of the admin listener, if any
 	client *http.Client
 	cancel context.CancelFunc
 	done   chan error
@@ -73,7 +74,7 @@ func testConfig(t *testing.T) *config.Config {
 	return &cfg
 }
 
-func startGateway(t *testing.T, cfg *config.Config) *testGateway {
+func startGateway(t *testing.T, cfg *config.Config, before ...func(*gateway.Gateway)) *testGateway {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
@@ -85,6 +86,9 @@ func startGateway(t *testing.T, cfg *config.Config) *testGateway {
 	if err != nil {
 		cancel()
 		t.Fatalf("open: %v", err)
+	}
+	for _, f := range before {
+		f(g)
 	}
 	l, err := g.Server.Listen()
 	if err != nil {
@@ -100,6 +104,9 @@ func startGateway(t *testing.T, cfg *config.Config) *testGateway {
 	}
 	tg := &testGateway{t: t, g: g, cfg: cfg, base: scheme + "://" + l.Public.Addr().String(), client: client,
 		cancel: cancel, done: make(chan error, 1), logs: logs}
+	if l.Admin != nil {
+		tg.admin = "http://" + l.Admin.Addr().String()
+	}
 	go func() { tg.done <- g.Server.Serve(ctx, l) }()
 	t.Cleanup(tg.stop)
 	return tg
@@ -836,4 +843,110 @@ func TestConcurrentRegistrationsSameEmail(t *testing.T) {
 	if created != 1 {
 		t.Fatalf("%d registrations succeeded, want 1", created)
 	}
+}
+
+// withTestRoutes adds routes used to test the chain itself, granted by an
+// extra line in a copy of the default policy.
+func withTestRoutes(t *testing.T, cfg *config.Config) {
+	dir := t.TempDir()
+	copyPolicies(t, dir)
+	file := filepath.Join(dir, "authz.rego")
+	b, _ := os.ReadFile(file)
+	patched := strings.Replace(string(b), `"health.live": {"access": "public", "class": "none"},`,
+		`"health.live": {"access": "public", "class": "none"},
+	"test.panic": {"access": "public", "class": "none"},
+	"test.slow": {"access": "public", "class": "none"},`, 1)
+	if patched == string(b) {
+		t.Fatal("could not add test routes to the policy")
+	}
+	os.WriteFile(file, []byte(patched), 0o644)
+	cfg.Policy.Dir = dir
+}
+
+func TestPanicRecovery(t *testing.T) {
+	cfg := testConfig(t)
+	withTestRoutes(t, cfg)
+	tg := startGateway(t, cfg, func(g *gateway.Gateway) {
+		g.Server.Handle("GET", "/test/panic", "test.panic", func(c *httpapi.Ctx) error { panic("boom") })
+	})
+	m := wantError(t, tg.do("GET", "/test/panic", nil), 500, "INTERNAL_SERVER_ERROR")
+	if strings.Contains(fmt.Sprint(m), "boom") {
+		t.Fatal("panic value leaked to the client")
+	}
+	if !strings.Contains(tg.logs.String(), "boom") {
+		t.Fatal("panic not logged")
+	}
+	if r := tg.do("GET", "/healthz", nil); r.status != 200 {
+		t.Fatalf("after panic: %d", r.status)
+	}
+}
+
+func TestGracefulShutdownDrains(t *testing.T) {
+	cfg := testConfig(t)
+	withTestRoutes(t, cfg)
+	started := make(chan struct{})
+	tg := startGateway(t, cfg, func(g *gateway.Gateway) {
+		g.Server.Handle("GET", "/test/slow", "test.slow", func(c *httpapi.Ctx) error {
+			close(started)
+			time.Sleep(700 * time.Millisecond)
+			return c.JSON(200, map[string]string{"done": "yes"})
+		})
+	})
+	res := make(chan resp, 1)
+	go func() { res <- tg.do("GET", "/test/slow", nil) }()
+	<-started
+	tg.cancel() // SIGTERM equivalent
+	tg.cancel = nil
+	r := <-res
+	if r.status != 200 || !bytes.Contains(r.body, []byte("yes")) {
+		t.Fatalf("in-flight request not drained: %d %s", r.status, r.body)
+	}
+	if err := <-tg.done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if _, err := http.Get(tg.base + "/healthz"); err == nil {
+		t.Fatal("still accepting after shutdown")
+	}
+	if err := tg.g.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	// The store was closed cleanly: it reopens at once.
+	keys, _ := gateway.DeriveKeys(cfg, slog.New(slog.DiscardHandler))
+	st, err := badgerstore.Open(context.Background(), badgerstore.Options{Dir: cfg.DBDir(), Sealer: keys.Sealer, IndexKey: keys.IndexKey, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	st.Close()
+}
+
+func TestCORS(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.HTTP.CORS.AllowedOrigins = []string{"https://app.example.com"}
+	tg := startGateway(t, cfg)
+	r := tg.do("OPTIONS", "/api/v1/users/register", nil, "Origin", "https://app.example.com", "Access-Control-Request-Method", "POST")
+	if r.status != 204 || r.header.Get("Access-Control-Allow-Origin") != "https://app.example.com" || !strings.Contains(r.header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Fatalf("preflight: %d %v", r.status, r.header)
+	}
+	r = tg.do("GET", "/healthz", nil, "Origin", "https://evil.example.com")
+	if r.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatal("CORS granted to an unlisted origin")
+	}
+}
+
+func TestAdminListener(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Admin.Listen = "127.0.0.1:0"
+	tg := startGateway(t, cfg)
+	tg.do("GET", "/healthz", nil)
+	r, err := http.Get(tg.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != 200 || !bytes.Contains(b, []byte("http_request_duration_seconds")) {
+		t.Fatalf("admin /metrics: %d", r.StatusCode)
+	}
+	// The public listener still refuses anonymous scrapes.
+	wantError(t, tg.do("GET", "/metrics", nil), 401, "UNAUTHORIZED")
 }
