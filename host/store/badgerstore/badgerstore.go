@@ -202,6 +202,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			go s.gcLoop(o.GCInterval)
 		}
 	}
+	log.Info("store opened", "dir", o.Dir, "inMemory", o.InMemory, "readOnly", o.ReadOnly)
 	return s, nil
 }
 

@@ -941,3 +941,40 @@ func BenchmarkUsersCreateParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestConcurrentRotate presents the same token twice at once: one rotation
+// wins, the other is a re-use that revokes the family.
+func TestConcurrentRotate(t *testing.T) {
+	s := newStore(t)
+	ss := s.Sessions()
+	now := time.Now()
+	exp := now.Add(time.Hour)
+	ok(t, ss.Start(ctx, family("f1", "u1", exp), token("h1", exp)))
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Go(func() {
+			_, errs[i] = ss.Rotate(ctx, "h1", token(fmt.Sprintf("n%d", i), exp), now)
+		})
+	}
+	wg.Wait()
+	wins, reuses := 0, 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case errors.Is(err, store.ErrTokenReused):
+			reuses++
+		default:
+			t.Fatalf("unexpected %v", err)
+		}
+	}
+	if wins != 1 || reuses != 1 {
+		t.Fatalf("wins %d, reuses %d", wins, reuses)
+	}
+	_, fam, err := ss.Lookup(ctx, "h1")
+	ok(t, err)
+	if fam.RevokedAt.IsZero() {
+		t.Fatal("family not revoked")
+	}
+}
