@@ -70,9 +70,9 @@ default reason := "route not granted"
 reason := verdict.reason
 
 # Unknown route IDs are denied but still carry a class for the rate limiter.
-obligations := {"rate_limit_class": route.class} if route
+default obligations := {"rate_limit_class": "api"}
 
-else := {"rate_limit_class": "api"}
+obligations := {"rate_limit_class": route.class}
 
 route := routes[input.route]
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	opametrics "github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -345,8 +346,9 @@ func (e *Engine) remember(key []byte, v *version, d Decision, now time.Time, tn,
 // evaluate runs the prepared query for in at time t (tn in Unix ns).
 func (e *Engine) evaluate(ctx context.Context, v *version, in *Input, t time.Time, tn int64) (d Decision, validUntil int64, hasValidUntil bool, err error) {
 	rs, err := v.query.Eval(ctx,
-		rego.EvalParsedInput(in.astValue(tn)),
-		rego.EvalTime(t))
+		rego.EvalParsedInput(in.astValue(tn, v.sel)),
+		rego.EvalTime(t),
+		rego.EvalMetrics(noMetrics))
 	if err != nil {
 		return d, 0, false, err
 	}
@@ -356,13 +358,16 @@ func (e *Engine) evaluate(ctx context.Context, v *version, in *Input, t time.Tim
 	b := rs[0].Bindings
 	d.Revision = v.revision
 
-	allow, ok := termOf(b, "allow").Value.(ast.Boolean)
-	if !ok {
-		return d, 0, false, errors.New("allow is not a boolean")
+	// An undefined allow denies, as a missing default would.
+	if t := optional(v, b, "allow"); t != nil {
+		allow, ok := t.Value.(ast.Boolean)
+		if !ok {
+			return d, 0, false, errors.New("allow is not a boolean")
+		}
+		d.Allow = bool(allow)
 	}
-	d.Allow = bool(allow)
 
-	if t := optional(b, "reason"); t != nil {
+	if t := optional(v, b, "reason"); t != nil {
 		s, ok := t.Value.(ast.String)
 		if !ok {
 			return d, 0, false, errors.New("reason is not a string")
@@ -371,7 +376,7 @@ func (e *Engine) evaluate(ctx context.Context, v *version, in *Input, t time.Tim
 	}
 
 	d.RateLimitClass = "api"
-	if t := optional(b, "obligations"); t != nil {
+	if t := optional(v, b, "obligations"); t != nil {
 		obj, ok := t.Value.(ast.Object)
 		if !ok {
 			return d, 0, false, errors.New("obligations is not an object")
@@ -390,7 +395,7 @@ func (e *Engine) evaluate(ctx context.Context, v *version, in *Input, t time.Tim
 		d.Obligations, _ = o.(map[string]any)
 	}
 
-	if t := optional(b, "valid_until_ns"); t != nil {
+	if t := optional(v, b, "valid_until_ns"); t != nil {
 		n, ok := t.Value.(ast.Number)
 		if !ok {
 			return d, 0, false, errors.New("valid_until_ns is not a number")
@@ -406,20 +411,21 @@ func (e *Engine) evaluate(ctx context.Context, v *version, in *Input, t time.Tim
 
 var termRateLimitClass = ast.StringTerm("rate_limit_class")
 
-// termOf returns the binding name as a term; bindings are *ast.Term because
-// the query is prepared with rawTerm.
-func termOf(b rego.Vars, name string) *ast.Term {
+// noMetrics skips OPA's per-evaluation timers.
+var noMetrics = opametrics.NoOp()
+
+// optional returns an optional result, or nil if it is undefined. See
+// decisionQuery: the result is absent, a value, or an array of zero or one
+// values collected by a comprehension.
+func optional(v *version, b rego.Vars, name string) *ast.Term {
 	t, _ := b[name].(*ast.Term)
 	if t == nil {
-		return ast.NullTerm()
+		return nil
 	}
-	return t
-}
-
-// optional returns the single value of an optional result, collected by the
-// decision query into an array of zero or one element, or nil.
-func optional(b rego.Vars, name string) *ast.Term {
-	arr, ok := termOf(b, name).Value.(*ast.Array)
+	if !v.collected[name] {
+		return t
+	}
+	arr, ok := t.Value.(*ast.Array)
 	if !ok || arr.Len() == 0 {
 		return nil
 	}

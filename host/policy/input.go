@@ -65,27 +65,114 @@ var (
 )
 
 // astValue builds the input document directly as an AST value, with the
-// request time t in Unix nanoseconds.
-func (in *Input) astValue(t int64) ast.Value {
+// request time t in Unix nanoseconds. When sel is not nil, only the fields it
+// selects are included: a policy cannot observe the others.
+func (in *Input) astValue(t int64, sel *selection) ast.Value {
+	if sel == nil {
+		sel = &selectAll
+	}
 	p := &in.Principal
-	principal := ast.NewObject(
-		[2]*ast.Term{termAuthenticated, ast.InternedTerm(p.Authenticated)},
-		[2]*ast.Term{termID, ast.InternedTerm(p.ID)},
-		[2]*ast.Term{termRoles, stringsTerm(p.Roles)},
-		[2]*ast.Term{termTenant, ast.InternedTerm(p.Tenant)},
-		[2]*ast.Term{termAuthMethod, ast.InternedTerm(p.AuthMethod)},
-		[2]*ast.Term{termPermissions, stringsTerm(p.Permissions)},
-	)
-	return ast.NewObject(
-		[2]*ast.Term{termMethod, ast.InternedTerm(in.Method)},
-		[2]*ast.Term{termRoute, ast.InternedTerm(in.Route)},
-		[2]*ast.Term{termParams, paramsTerm(in.Params)},
-		[2]*ast.Term{termPath, ast.InternedTerm(in.Path)},
-		[2]*ast.Term{termListener, ast.InternedTerm(in.Listener)},
-		[2]*ast.Term{termPrincipal, ast.NewTerm(principal)},
-		[2]*ast.Term{termClientIP, ast.InternedTerm(in.ClientIP)},
-		[2]*ast.Term{termTimeNS, ast.NewTerm(ast.Number(strconv.FormatInt(t, 10)))},
-	)
+	var principal *ast.Term
+	if sel.principal != 0 {
+		items := make([][2]*ast.Term, 0, 6)
+		if sel.has(fieldAuthenticated) {
+			items = append(items, [2]*ast.Term{termAuthenticated, ast.InternedTerm(p.Authenticated)})
+		}
+		if sel.has(fieldID) {
+			items = append(items, [2]*ast.Term{termID, ast.InternedTerm(p.ID)})
+		}
+		if sel.has(fieldRoles) {
+			items = append(items, [2]*ast.Term{termRoles, stringsTerm(p.Roles)})
+		}
+		if sel.has(fieldTenant) {
+			items = append(items, [2]*ast.Term{termTenant, ast.InternedTerm(p.Tenant)})
+		}
+		if sel.has(fieldAuthMethod) {
+			items = append(items, [2]*ast.Term{termAuthMethod, ast.InternedTerm(p.AuthMethod)})
+		}
+		if sel.has(fieldPermissions) {
+			items = append(items, [2]*ast.Term{termPermissions, stringsTerm(p.Permissions)})
+		}
+		principal = ast.ObjectTerm(items...)
+	}
+	items := make([][2]*ast.Term, 0, 8)
+	if sel.has(fieldMethod) {
+		items = append(items, [2]*ast.Term{termMethod, ast.InternedTerm(in.Method)})
+	}
+	if sel.has(fieldRoute) {
+		items = append(items, [2]*ast.Term{termRoute, ast.InternedTerm(in.Route)})
+	}
+	if sel.has(fieldParams) {
+		items = append(items, [2]*ast.Term{termParams, paramsTerm(in.Params, sel.params)})
+	}
+	if sel.has(fieldPath) {
+		items = append(items, [2]*ast.Term{termPath, ast.InternedTerm(in.Path)})
+	}
+	if sel.has(fieldListener) {
+		items = append(items, [2]*ast.Term{termListener, ast.InternedTerm(in.Listener)})
+	}
+	if principal != nil {
+		items = append(items, [2]*ast.Term{termPrincipal, principal})
+	}
+	if sel.has(fieldClientIP) {
+		items = append(items, [2]*ast.Term{termClientIP, ast.InternedTerm(in.ClientIP)})
+	}
+	if sel.time {
+		items = append(items, [2]*ast.Term{termTimeNS, ast.NewTerm(ast.Number(strconv.FormatInt(t, 10)))})
+	}
+	return ast.NewObject(items...)
+}
+
+// selection is the set of input fields a policy can read.
+type selection struct {
+	fields    uint32 // bit per field
+	principal uint32 // nonzero when any principal field is selected
+	// params lists the path parameters read; nil means all of them.
+	params []string
+	time   bool
+}
+
+// selectAll selects the whole input document.
+var selectAll = func() selection {
+	s := selection{time: true}
+	for f := fieldMethod; f <= fieldPermissions; f++ {
+		s.fields |= 1 << f
+	}
+	s.principal = s.fields >> fieldAuthenticated
+	return s
+}()
+
+func (s *selection) has(f field) bool { return s.fields&(1<<f) != 0 }
+
+// newSelection returns the fields covered by d, or nil (everything) when the
+// policy's reads are not known statically.
+func newSelection(d *deps) *selection {
+	if !d.cacheable {
+		return nil
+	}
+	s := &selection{time: d.usesTime}
+	allParams := false
+	for _, p := range d.parts {
+		switch p.field {
+		case fieldParam:
+			s.fields |= 1 << fieldParams
+			s.params = append(s.params, p.param)
+		case fieldParams:
+			s.fields |= 1 << fieldParams
+			allParams = true
+		case fieldPrincipal:
+			for f := fieldAuthenticated; f <= fieldPermissions; f++ {
+				s.fields |= 1 << f
+			}
+		default:
+			s.fields |= 1 << p.field
+		}
+	}
+	if allParams {
+		s.params = nil
+	}
+	s.principal = s.fields >> fieldAuthenticated
+	return s
 }
 
 func stringsTerm(ss []string) *ast.Term {
@@ -96,11 +183,21 @@ func stringsTerm(ss []string) *ast.Term {
 	return ast.ArrayTerm(terms...)
 }
 
-func paramsTerm(params map[string]string) *ast.Term {
+// paramsTerm builds the params object: all parameters when only is nil,
+// otherwise just those named in only.
+func paramsTerm(params map[string]string, only []string) *ast.Term {
 	if len(params) == 0 {
 		return termEmptyObject
 	}
 	items := make([][2]*ast.Term, 0, len(params))
+	if only != nil {
+		for _, k := range only {
+			if v, ok := params[k]; ok {
+				items = append(items, [2]*ast.Term{ast.InternedTerm(k), ast.InternedTerm(v)})
+			}
+		}
+		return ast.ObjectTerm(items...)
+	}
 	for k, v := range params {
 		items = append(items, [2]*ast.Term{ast.InternedTerm(k), ast.InternedTerm(v)})
 	}

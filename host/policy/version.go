@@ -28,21 +28,51 @@ const testTimeout = 10 * time.Second
 // allowRef is the rule every policy version must define.
 var allowRef = ast.MustParseRef("data.gatewayd.authz.allow")
 
-// decisionQuery reads the decision in one evaluation. The optional results
-// are collected into arrays so that their absence does not make the whole
-// query undefined.
-var decisionQuery = ast.MustParseBody(`
-	allow := data.gatewayd.authz.allow
-	reason := [x | x := data.gatewayd.authz.reason]
-	obligations := [x | x := data.gatewayd.authz.obligations]
-	valid_until_ns := [x | x := data.gatewayd.authz.valid_until_ns]
-`)
+// resultNames are the rules of data.gatewayd.authz that make up a decision.
+var resultNames = []string{"allow", "reason", "obligations", "valid_until_ns"}
+
+// decisionQuery builds the query that reads a decision in one evaluation.
+// A result with a default rule is always defined and is read directly; one
+// without is collected into an array so that its absence does not make the
+// whole query undefined; one with no rules at all is left out.
+// collected names the results read through a comprehension.
+func decisionQuery(c *ast.Compiler) (body ast.Body, collected map[string]bool) {
+	collected = map[string]bool{}
+	for _, name := range resultNames {
+		ref := ast.MustParseRef("data.gatewayd.authz." + name)
+		rules := c.GetRulesExact(ref)
+		if len(rules) == 0 {
+			continue
+		}
+		hasDefault := false
+		for _, r := range rules {
+			hasDefault = hasDefault || r.Default
+		}
+		var value *ast.Term
+		if hasDefault {
+			value = ast.NewTerm(ref)
+		} else {
+			x := ast.VarTerm("x")
+			value = ast.ArrayComprehensionTerm(x, ast.NewBody(ast.Assign.Expr(x, ast.NewTerm(ref))))
+			collected[name] = true
+		}
+		body = append(body, ast.Assign.Expr(ast.VarTerm(name), value))
+	}
+	for i, e := range body {
+		e.Index = i
+	}
+	return body, collected
+}
 
 // version is one accepted and prepared policy version.
 type version struct {
 	revision string
 	query    rego.PreparedEvalQuery
-	deps     deps
+	// collected names the results the query reads through a comprehension.
+	collected map[string]bool
+	deps      deps
+	// sel is the part of the input document the policy can read.
+	sel      *selection
 	loadedAt time.Time
 	tests    int
 }
@@ -183,21 +213,24 @@ func buildVersion(ctx context.Context, src *source) (*version, error) {
 
 	d := analyseDeps(c.compiler)
 
+	query, collected := decisionQuery(c.compiler)
 	pq, err := rego.New(
 		rego.Compiler(c.compiler),
 		rego.Store(c.store),
-		rego.ParsedQuery(decisionQuery),
+		rego.ParsedQuery(query),
 		rego.GenerateJSON(rawTerm),
 	).PrepareForEval(ctx)
 	if err != nil {
 		return nil, &loadError{result: resultCompileError, err: fmt.Errorf("prepare: %w", err)}
 	}
 	return &version{
-		revision: src.revision,
-		query:    pq,
-		deps:     d,
-		loadedAt: time.Now(),
-		tests:    len(results),
+		revision:  src.revision,
+		query:     pq,
+		collected: collected,
+		deps:      d,
+		sel:       newSelection(&d),
+		loadedAt:  time.Now(),
+		tests:     len(results),
 	}, nil
 }
 
@@ -207,5 +240,5 @@ func rawTerm(t *ast.Term, _ *rego.EvalContext) (any, error) {
 	return t, nil
 }
 
-// errNoDecision is returned when the policy produced no allow value.
-var errNoDecision = errors.New("policy: data.gatewayd.authz.allow is undefined")
+// errNoDecision is returned when the decision query has no result.
+var errNoDecision = errors.New("policy: decision query returned no result")
