@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,6 +46,8 @@ type KeyringOptions struct {
 	Create bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Logger receives reload failures; default slog.Default().
+	Logger *slog.Logger
 }
 
 // SigningKey is an Ed25519 key of the keyring.
@@ -106,6 +109,9 @@ func OpenKeyring(dir string, s *seal.Sealer, o KeyringOptions) (*Keyring, error)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	k := &Keyring{path: filepath.Join(dir, KeyringFile), sealer: s, o: o}
 	keys, err := k.read()
@@ -206,6 +212,7 @@ func (k *Keyring) reloadForKID(kid string) *SigningKey {
 	}
 	k.lastReload = now
 	if err := k.reloadLocked(); err != nil {
+		k.o.Logger.Warn("cannot reload the JWT keyring for an unknown kid", "err", err)
 		return nil
 	}
 	return k.snap.Load().byID[kid]

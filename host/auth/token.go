@@ -124,6 +124,9 @@ func NewTokens(k *Keyring, o TokenOptions) (*Tokens, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if k.o.Retain < o.TTL+o.Leeway {
+		return nil, fmt.Errorf("auth: tokens: keyring Retain %v is shorter than token TTL %v plus leeway %v: tokens would fail after a rotation", k.o.Retain, o.TTL, o.Leeway)
+	}
 	t := &Tokens{keys: k, o: o, stop: make(chan struct{}), done: make(chan struct{})}
 	var err error
 	if t.metrics, err = newTokenMetrics(o.Registerer); err != nil {

@@ -122,11 +122,19 @@ func TestCachedTokenOfRetiredKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens, err := NewTokens(keys, TokenOptions{Issuer: testIssuer, Audience: testAudience, Now: clk.Now})
+	o := TokenOptions{Issuer: testIssuer, Audience: testAudience, Now: clk.Now}
+	if _, err := NewTokens(keys, o); err == nil {
+		t.Fatal("NewTokens accepted Retain shorter than TTL + leeway")
+	}
+	o.TTL, o.Leeway = 50*time.Second, 10*time.Second
+	tokens, err := NewTokens(keys, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tokens.Close()
+	// Misconfigure after the fact, so that a token outlives its key's Retain:
+	// the cache must still stop answering for it.
+	tokens.o.TTL = 15 * time.Minute
 	tok, _, _ := tokens.Issue(Claims{Subject: "u1"})
 	if _, err := tokens.Verify(tok); err != nil {
 		t.Fatal(err)
@@ -446,4 +454,60 @@ func counterValue(t *testing.T, reg *prometheus.Registry, result, cached string)
 	}
 	t.Fatalf("metric {result=%q,cached=%q} not found", result, cached)
 	return 0
+}
+
+// TestConcurrent exercises verification, issue, revocation, rotation and
+// reload at once (run with -race).
+func TestConcurrent(t *testing.T) {
+	e := newEnv(t)
+	toks := make([]string, 8)
+	for i := range toks {
+		toks[i], _, _ = e.tok.Issue(Claims{Subject: "u", SessionID: "s"})
+	}
+	done := make(chan struct{})
+	errs := make(chan error, 16)
+	for w := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 200 {
+				tok := toks[(i+w)%len(toks)]
+				if _, err := e.tok.Verify(tok); err != nil && !errors.Is(err, ErrRevoked) {
+					errs <- err
+					return
+				}
+				if i%50 == 0 {
+					if _, _, err := e.tok.Issue(Claims{Subject: "u"}); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	go func() {
+		defer func() { done <- struct{}{} }()
+		for i := range 5 {
+			if err := e.keys.Rotate(); err != nil {
+				errs <- err
+				return
+			}
+			if err := e.keys.Reload(); err != nil {
+				errs <- err
+				return
+			}
+			_ = e.keys.JWKS()
+			if err := e.tok.Revoke(context.Background(), "x"+string(rune('a'+i)), e.clk.Now().Add(time.Hour)); err != nil {
+				errs <- err
+				return
+			}
+			e.tok.revoked.prune(e.clk.Now())
+		}
+	}()
+	for range 5 {
+		<-done
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }
