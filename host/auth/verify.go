@@ -111,7 +111,11 @@ func (t *Tokens) parse(token string, now time.Time) (kid string, c *Claims, err 
 		return "", nil, fmt.Errorf("%w: kid %.64q", ErrUnknownKey, h.Kid)
 	}
 
-	var sig [ed25519.SignatureSize + 3]byte // room for decoding slack
+	// Check the length before decoding: Decode writes past a short buffer.
+	var sig [ed25519.SignatureSize + 2]byte
+	if len(s64) != b64url.EncodedLen(ed25519.SignatureSize) {
+		return "", nil, fmt.Errorf("%w: signature length", ErrSignature)
+	}
 	n, err := b64url.Decode(sig[:], []byte(s64))
 	if err != nil || n != ed25519.SignatureSize {
 		return "", nil, fmt.Errorf("%w: signature encoding", ErrSignature)
