@@ -76,6 +76,13 @@ func (t *Tokens) Revoke(ctx context.Context, id string, until time.Time) error {
 	return nil
 }
 
+// RevocationHorizon returns the time until which a revocation made now must
+// last to cover every token already issued: now + TTL + leeway. Use it as
+// Revoke's until for a session or a user.
+func (t *Tokens) RevocationHorizon() time.Time {
+	return t.o.Now().Add(t.o.TTL + t.o.Leeway)
+}
+
 // LoadRevocations adds the persisted deny list to the in-memory one. Call it
 // at start.
 func (t *Tokens) LoadRevocations(ctx context.Context) error {

@@ -269,7 +269,10 @@ func TestVerifyRejects(t *testing.T) {
 func TestRevocation(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	until := e.clk.Now().Add(time.Hour)
+	until := e.tok.RevocationHorizon()
+	if want := e.clk.Now().Add(15*time.Minute + 30*time.Second); !until.Equal(want) {
+		t.Fatalf("RevocationHorizon = %v; want %v", until, want)
+	}
 
 	for _, bySession := range []bool{false, true} {
 		tok, _, _ := e.tok.Issue(Claims{Subject: "u1", SessionID: "fam-" + time.Now().String()})
