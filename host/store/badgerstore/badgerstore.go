@@ -186,6 +186,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		stop:     make(chan struct{}),
 		touches:  make(map[string]time.Time),
 	}
+	if err := s.checkKeys(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if o.Registerer != nil {
 		m, err := newMetrics(o.Registerer, db)
 		if err != nil {
@@ -498,4 +502,47 @@ func (b badgerLogger) Infof(f string, a ...any) {
 
 func (b badgerLogger) Debugf(f string, a ...any) {
 	b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+
+// ErrWrongKey means the store was written under another master key.
+var ErrWrongKey = errors.New("badgerstore: the master key does not match the one this store was written with")
+
+// canaryKey holds a value sealed under the sealing key and the blind index
+// of a fixed string, written on first open and checked on every open, so
+// that gatewayd refuses to start with the wrong master key instead of
+// failing on the first read (or, for the blind index, silently finding
+// nothing).
+var canaryKey = []byte("m/canary")
+
+const canaryText = "gatewayd store canary v1"
+
+func (s *Store) checkKeys() error {
+	var stored []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(canaryKey)
+		if err != nil {
+			return err
+		}
+		stored, err = it.ValueCopy(nil)
+		return err
+	})
+	idx := s.emailIndex(canaryText)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		if s.readOnly {
+			return nil
+		}
+		v := append(append([]byte(nil), idx...), s.sealer.Seal([]byte(canaryText), canaryKey)...)
+		return s.db.Update(func(txn *badger.Txn) error { return txn.Set(canaryKey, v) })
+	}
+	if err != nil {
+		return fmt.Errorf("badgerstore: read canary: %w", err)
+	}
+	if len(stored) < len(idx) || !hmac.Equal(stored[:len(idx)], idx) {
+		return ErrWrongKey
+	}
+	pt, err := s.sealer.Open(stored[len(idx):], canaryKey)
+	if err != nil || string(pt) != canaryText {
+		return ErrWrongKey
+	}
+	return nil
 }
