@@ -72,12 +72,10 @@ reason := verdict.reason
 # Unknown route IDs are denied but still carry a class for the rate limiter.
 default obligations := {"rate_limit_class": "api"}
 
-obligations := {"rate_limit_class": route.class}
-
-route := routes[input.route]
+obligations := {"rate_limit_class": routes[input.route].class}
 
 # verdict is {"allow": bool, "reason": string} for a known route.
-verdict := check(route.access)
+verdict := check(routes[input.route].access)
 
 check("unrouted") := {"allow": true, "reason": "no such route"}
 
