@@ -1,0 +1,73 @@
+package gateway_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// routeClass says who may call a route, for TestEveryRouteBadInput. A route
+// missing here fails the test: classify new routes when adding them.
+var routeClass = map[string]string{
+	"health.live":        "public",
+	"health.ready":       "public",
+	"openapi":            "public",
+	"jwks":               "public",
+	"metrics":            "admin",
+	"users.register":     "public",
+	"auth.login":         "public",
+	"auth.refresh":       "public",
+	"auth.logout":        "session",
+	"auth.whoami":        "session",
+	"users.me":           "session",
+	"users.limits.get":   "self",
+	"users.limits.check": "self",
+	"admin.users.get":    "admin",
+	"admin.backup":       "admin",
+}
+
+// TestEveryRouteBadInput sends every registered route unauthenticated,
+// unauthorised, malformed, oversized and wrongly typed input, and checks
+// the JSON error and status of each, then that the server still serves.
+func TestEveryRouteBadInput(t *testing.T) {
+	tg := startGateway(t, testConfig(t))
+	owner := tg.register("owner@example.com")
+	other := tg.register("other@example.com")
+	before := tg.userCount()
+	path := func(p string) string { return strings.ReplaceAll(p, "{userId}", owner.UserID) }
+
+	for _, rt := range tg.g.Server.Routes() {
+		class, ok := routeClass[rt.Name]
+		if !ok {
+			t.Errorf("route %s is not classified in routeClass", rt.Name)
+			continue
+		}
+		t.Run(rt.Name, func(t *testing.T) {
+			p := path(rt.Pattern)
+			if class != "public" {
+				wantError(t, tg.do(rt.Method, p, nil), http.StatusUnauthorized, "UNAUTHORIZED")
+				wantError(t, tg.do(rt.Method, p, nil, bearer("eyJhbGciOiJFZERTQSJ9.e30.AAAA")...), http.StatusUnauthorized, "UNAUTHORIZED")
+			}
+			switch class {
+			case "admin":
+				wantError(t, tg.do(rt.Method, p, nil, bearer(owner.AccessToken)...), http.StatusForbidden, "FORBIDDEN")
+			case "self":
+				wantError(t, tg.do(rt.Method, p, nil, bearer(other.AccessToken)...), http.StatusForbidden, "FORBIDDEN")
+			}
+			if rt.Method != "POST" || rt.Name == "auth.logout" {
+				return
+			}
+			auth := bearer(owner.AccessToken)
+			wantError(t, tg.do("POST", p, `{"x":`, auth...), http.StatusBadRequest, "VALIDATION_ERROR")
+			wantError(t, tg.do("POST", p, `{"unknownField":1}`, auth...), http.StatusBadRequest, "VALIDATION_ERROR")
+			wantError(t, tg.do("POST", p, `{}`, append(auth, "Content-Type", "application/xml")...), http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
+			wantError(t, tg.do("POST", p, `{"x":"`+strings.Repeat("y", tg.cfg.HTTP.MaxBodyBytes)+`"}`, auth...), http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
+		})
+	}
+	if n := tg.userCount(); n != before {
+		t.Fatalf("bad input changed the user count by %d", n-before)
+	}
+	if r := tg.do("GET", "/api/v1/users/me", nil, bearer(owner.AccessToken)...); r.status != 200 {
+		t.Fatalf("server not serving after bad input: %d", r.status)
+	}
+}
