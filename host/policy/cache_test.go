@@ -322,3 +322,40 @@ func TestDecisionLogSampleZero(t *testing.T) {
 		t.Error("decision logged with sample 0")
 	}
 }
+
+func TestEmbeddedPolicyCache(t *testing.T) {
+	e, _ := newEngine(t, Options{})
+	me := &Input{Method: "GET", Route: "users.me", Listener: "public", ClientIP: "192.0.2.1", Principal: aliceJWT}
+	if d := decide(t, e, me); !d.Allow || d.Cached {
+		t.Fatalf("first: %+v", d)
+	}
+	// Tenant, permissions, client address, path and method are not read.
+	same := *me
+	same.ClientIP, same.Path, same.Method = "198.51.100.7", "/other", "HEAD"
+	same.Principal.Tenant, same.Principal.Permissions = "t2", []string{"x"}
+	if d := decide(t, e, &same); !d.Allow || !d.Cached {
+		t.Fatalf("unread fields split the cache: %+v", d)
+	}
+	// The auth method is read: an API key gets its own (deny) decision.
+	key := *me
+	key.Principal.AuthMethod = "api_key"
+	if d := decide(t, e, &key); d.Allow || d.Cached || d.Reason != "session token required" {
+		t.Fatalf("api key: %+v", d)
+	}
+	// So is the user ID, even on a route that does not use it.
+	bob := *me
+	bob.Principal.ID = "bob"
+	if d := decide(t, e, &bob); !d.Allow || d.Cached {
+		t.Fatalf("bob: %+v", d)
+	}
+	// Self-service: the path parameter splits the cache.
+	limits := &Input{Route: "users.limits.get", Listener: "public", Params: map[string]string{"userId": "alice"}, Principal: aliceJWT}
+	other := *limits
+	other.Params = map[string]string{"userId": "bob"}
+	if d := decide(t, e, limits); !d.Allow {
+		t.Fatalf("own limits: %+v", d)
+	}
+	if d := decide(t, e, &other); d.Allow || d.Cached || d.Reason != "not your account" {
+		t.Fatalf("other's limits: %+v", d)
+	}
+}
