@@ -79,7 +79,7 @@ type keySnapshot struct {
 	active *SigningKey
 	keys   []*SigningKey          // active first, then retired, newest first
 	byID   map[string]*SigningKey // all keys of keys
-	jwks   []byte                 // keys still valid at jwksAt
+	jwks   []byte                 // set of the keys valid when it was built
 	// jwksStale is when a retired key of jwks stops verifying (zero if none).
 	jwksStale time.Time
 }

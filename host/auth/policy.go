@@ -14,8 +14,14 @@ const (
 	MaxPasswordLen = 128
 )
 
-// ErrWeakPassword is wrapped by every error from CheckPassword.
-var ErrWeakPassword = errors.New("password rejected")
+// ErrWeakPassword matches (errors.Is) every error from CheckPassword.
+var ErrWeakPassword = errors.New("weak password")
+
+// weakPassword is a CheckPassword error; its text is the reason alone.
+type weakPassword string
+
+func (e weakPassword) Error() string        { return string(e) }
+func (e weakPassword) Is(target error) bool { return target == ErrWeakPassword }
 
 //go:embed common-passwords.txt
 var commonPasswordsFile string
@@ -32,30 +38,31 @@ var commonPasswords = func() map[string]struct{} {
 }()
 
 // CheckPassword applies the password policy for a new password of the
-// account with e-mail address email. The error's text is meant for the user
-// (for example as a 400 response's details) and wraps ErrWeakPassword.
+// account with e-mail address email. The error matches ErrWeakPassword; its
+// text is a short reason meant for the user (for example in a 400 response's
+// details) such as "must be at least 12 characters long".
 func CheckPassword(pw, email string) error {
 	if !utf8.ValidString(pw) {
-		return fmt.Errorf("%w: password must be valid UTF-8 text", ErrWeakPassword)
+		return weakPassword("must be valid UTF-8 text")
 	}
 	n := utf8.RuneCountInString(pw)
 	if n < MinPasswordLen {
-		return fmt.Errorf("%w: password must be at least %d characters long", ErrWeakPassword, MinPasswordLen)
+		return weakPassword(fmt.Sprintf("must be at least %d characters long", MinPasswordLen))
 	}
 	if n > MaxPasswordLen {
-		return fmt.Errorf("%w: password must be at most %d characters long", ErrWeakPassword, MaxPasswordLen)
+		return weakPassword(fmt.Sprintf("must be at most %d characters long", MaxPasswordLen))
 	}
 	lower := strings.ToLower(pw)
 	email = strings.ToLower(strings.TrimSpace(email))
 	local, _, _ := strings.Cut(email, "@")
 	if email != "" && lower == email || utf8.RuneCountInString(local) >= 4 && strings.Contains(lower, local) {
-		return fmt.Errorf("%w: password must not contain your e-mail address", ErrWeakPassword)
+		return weakPassword("must not contain your e-mail address")
 	}
 	if _, ok := commonPasswords[lower]; ok {
-		return fmt.Errorf("%w: password is too common; choose a less predictable one", ErrWeakPassword)
+		return weakPassword("is too common; choose a less predictable one")
 	}
 	if r, _ := utf8.DecodeRuneInString(pw); strings.Count(pw, string(r)) == n {
-		return fmt.Errorf("%w: password must not repeat a single character", ErrWeakPassword)
+		return weakPassword("must not be one character repeated")
 	}
 	return nil
 }
