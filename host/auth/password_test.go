@@ -105,6 +105,9 @@ func TestCheckPassword(t *testing.T) {
 			t.Errorf("CheckPassword(%q) error %v does not wrap ErrWeakPassword", c.pw, err)
 		}
 	}
+	if err := CheckPassword("short", ""); err == nil || err.Error() != "must be at least 12 characters long" {
+		t.Errorf("short password error text %q", err)
+	}
 	if len(commonPasswords) < 50 {
 		t.Fatalf("common password list has %d entries", len(commonPasswords))
 	}
