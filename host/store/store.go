@@ -198,8 +198,46 @@ type Store interface {
 	Revocations() Revocations
 	Counters() Counters
 	Cache() Cache
+	KV() KV
 	// Ping reports whether the backend can serve.
 	Ping(ctx context.Context) error
 	// Close flushes and closes the backend.
 	Close() error
+}
+
+// KVItem is one entry of a KV listing.
+type KVItem struct {
+	Key     string
+	Value   []byte
+	Version uint64
+}
+
+// KVCond makes a KV write conditional (compare-and-swap).
+type KVCond struct {
+	// Version, when non-zero, requires the stored entry to have this
+	// version.
+	Version uint64
+	// Absent requires that no entry exists.
+	Absent bool
+}
+
+// KV is a namespaced key-value store for components that own their records
+// (custodial DID keys, DID registries, plugin data). Each write gets a new
+// version, usable as a compare-and-swap token. Values are stored as given:
+// callers seal what is secret.
+type KV interface {
+	// Get returns the value and version or ErrNotFound.
+	Get(ctx context.Context, ns, key string) ([]byte, uint64, error)
+	// Put writes the value if cond holds (else ErrConflict) and returns the
+	// new version.
+	Put(ctx context.Context, ns, key string, value []byte, cond KVCond) (uint64, error)
+	// Delete removes the entry if cond holds (else ErrConflict);
+	// ErrNotFound if absent.
+	Delete(ctx context.Context, ns, key string, cond KVCond) error
+	// List returns up to limit entries of ns whose key starts with prefix
+	// and sorts after `after`, in key order.
+	List(ctx context.Context, ns, prefix, after string, limit int) ([]KVItem, error)
+	// Usage returns the number of entries and bytes (keys and values) in ns,
+	// for quotas.
+	Usage(ctx context.Context, ns string) (entries int, bytes int64, err error)
 }

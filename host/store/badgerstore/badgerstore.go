@@ -73,6 +73,8 @@ const (
 	pRevocation = "rv/"
 	pCounter    = "c/"
 	pCache      = "x/"
+	pKV         = "n/"  // n/<ns>/<key> → 8-byte version || value
+	pKVUsage    = "nu/" // nu/<ns> → JSON {entries, bytes}
 )
 
 const (
@@ -251,6 +253,9 @@ func (s *Store) Counters() store.Counters { return counters{s} }
 // Cache returns the cache namespace. Cache writes go through the same
 // synced commit path as records (Badger's SyncWrites is per database).
 func (s *Store) Cache() store.Cache { return cache{s} }
+
+// KV returns the namespaced key-value repository.
+func (s *Store) KV() store.KV { return kv{s} }
 
 // DB returns the underlying Badger database, for tests and diagnostics only.
 func (s *Store) DB() *badger.DB { return s.db }
