@@ -15,6 +15,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	opametrics "github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ubeu/gateway/policies"
@@ -343,12 +344,18 @@ func (e *Engine) remember(key []byte, v *version, d Decision, now time.Time, tn,
 	e.cache.put(key, ent)
 }
 
+var neverCancel = topdown.NewCancel()
+
 // evaluate runs the prepared query for in at time t (tn in Unix ns).
 func (e *Engine) evaluate(ctx context.Context, v *version, in *Input, t time.Time, tn int64) (d Decision, validUntil int64, hasValidUntil bool, err error) {
 	rs, err := v.query.Eval(ctx,
 		rego.EvalParsedInput(in.astValue(tn, v.sel)),
 		rego.EvalTime(t),
-		rego.EvalMetrics(noMetrics))
+		rego.EvalMetrics(noMetrics),
+		// Without an external cancel, OPA starts a goroutine per
+		// evaluation to watch ctx; decisions are short and bounded, so
+		// one shared, never-cancelled handle saves that per request.
+		rego.EvalExternalCancel(neverCancel))
 	if err != nil {
 		return d, 0, false, err
 	}
