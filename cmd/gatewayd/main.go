@@ -3,11 +3,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -242,7 +245,8 @@ func backupCmd(ctx context.Context, cfg *config.Config, log *slog.Logger, file s
 	}
 	st, err := badgerstore.Open(ctx, badgerstore.Options{Dir: cfg.DBDir(), Sealer: keys.Sealer, IndexKey: keys.IndexKey, Logger: log})
 	if errors.Is(err, badgerstore.ErrLocked) {
-		return fmt.Errorf("%w\nthe server is running: fetch a live backup from it instead:\n  curl -fsS -H \"Authorization: Bearer $(gatewayd admin token)\" http://%s/api/v1/admin/backup -o %s", err, cfg.Listen, file)
+		log.Info("the store is in use by a running gatewayd: fetching a live backup from it", "listen", cfg.Listen)
+		return liveBackup(ctx, cfg, log, file, stdout)
 	}
 	if err != nil {
 		return err
@@ -284,5 +288,57 @@ func restoreCmd(ctx context.Context, cfg *config.Config, log *slog.Logger, file 
 		return err
 	}
 	log.Info("backup restored", "file", file, "dir", cfg.DBDir())
+	return nil
+}
+
+// liveBackup fetches GET /api/v1/admin/backup from the running server with
+// a freshly minted admin token.
+func liveBackup(ctx context.Context, cfg *config.Config, log *slog.Logger, file string, stdout io.Writer) error {
+	tok, _, err := gateway.MintAdminToken(cfg, log, 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	client := &http.Client{Timeout: time.Hour}
+	if cfg.TLS.Enabled() {
+		scheme = "https"
+		host, _, _ := net.SplitHostPort(cfg.Listen)
+		if ip := net.ParseIP(host); cfg.TLS.SelfSigned && ip != nil && ip.IsLoopback() {
+			client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+cfg.Listen+"/api/v1/admin/backup", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("live backup: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		return fmt.Errorf("live backup: %s: %s", res.Status, b)
+	}
+	w := stdout
+	if file != "-" {
+		out, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		w = out
+	}
+	n, err := io.Copy(w, res.Body)
+	if err != nil {
+		return fmt.Errorf("live backup: %w", err)
+	}
+	if f, ok := w.(*os.File); ok && f != os.Stdout {
+		if err := f.Sync(); err != nil {
+			return err
+		}
+	}
+	log.Info("live backup written", "file", file, "bytes", n)
 	return nil
 }
