@@ -1,0 +1,738 @@
+package wasmrt
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// Spec describes a plugin to load.
+type Spec struct {
+	// Name identifies the plugin in errors, logs and metrics, and names its
+	// KV namespace. Names are unique within a Runtime.
+	Name string
+	// Wasm is the module. Check its provenance (digest, signature) before.
+	Wasm []byte
+	// Grants lists the capability import modules (ModuleHTTP, ModuleKV, …)
+	// the plugin may import. Importing any other module refuses the plugin.
+	Grants []string
+	// Caps implements the granted capabilities.
+	Caps Capabilities
+	// MemoryLimitPages caps the linear memory of each instance, in 64 KiB
+	// pages (default 512, 32 MiB). A Go guest needs about 60 to start.
+	MemoryLimitPages uint32
+	// CallTimeout bounds each call (default 5 s); a guest still running
+	// then is stopped and its instance discarded.
+	CallTimeout time.Duration
+	// MinInstances are created by Load; MaxInstances (default 4) bounds the
+	// instances alive at once, so the calls served at once.
+	MinInstances, MaxInstances int
+	// RecycleAfterCalls, if positive, replaces an instance after that many
+	// calls.
+	RecycleAfterCalls int
+	// RecycleAboveBytes, if positive, replaces an instance whose linear
+	// memory has grown beyond it.
+	RecycleAboveBytes uint64
+	// MaxOutputBytes caps a call's output (default 1 MiB).
+	MaxOutputBytes uint32
+	// BreakerFailures consecutive failed calls open the circuit (default 5;
+	// negative disables the breaker). It stays open BreakerCooldown (default
+	// 10 s), then lets one trial call through (half-open): its success
+	// closes the circuit, its failure opens it again.
+	BreakerFailures int
+	BreakerCooldown time.Duration
+	// Deterministic gives the guest a fake clock (WASI and capability) and
+	// a fixed-seed random source, for tests and reproducible runs.
+	Deterministic bool
+}
+
+// Plugin is a loaded plugin. Its Call method implements abiv1.Transport.
+// It is safe for concurrent use; each instance serves one call at a time.
+type Plugin struct {
+	name    string
+	rt      *Runtime
+	spec    Spec
+	caps    Capabilities
+	log     *slog.Logger
+	sink    MetricsSink
+	clock   func() time.Time
+	randMu  sync.Mutex
+	random  io.Reader
+	ifaces  []string
+	minor   int
+	wrt     wazero.Runtime
+	module  wazero.CompiledModule
+	modCfg  wazero.ModuleConfig
+	timeout time.Duration
+
+	sem    chan struct{} // one token per live-or-creatable instance
+	done   chan struct{} // closed by Close
+	mu     sync.Mutex
+	idle   []*instance
+	closed bool
+
+	live     atomic.Int64
+	memBytes atomic.Int64
+	br       breaker
+
+	mInstances prometheus.Gauge
+	mMemory    prometheus.Gauge
+	mCircuit   prometheus.Gauge
+	mDuration  prometheus.Observer
+	mCalls     sync.Map // callKeyM -> prometheus.Counter
+}
+
+type instance struct {
+	mod   api.Module
+	fn    api.Function
+	mem   api.Memory
+	state callState
+	stack [2]uint64
+	calls int
+	size  int64 // linear memory size last reported to memBytes
+	tail  *tailWriter
+}
+
+// Load checks spec.Wasm against ABI v1 and the grants, compiles it (or takes
+// it from the compilation cache) and creates spec.MinInstances instances.
+func (r *Runtime) Load(ctx context.Context, spec Spec) (_ *Plugin, err error) {
+	if spec.Name == "" || strings.ContainsAny(spec.Name, " \t\n/") {
+		return nil, fmt.Errorf("wasmrt: invalid plugin name %q", spec.Name)
+	}
+	p := &Plugin{name: spec.Name, rt: r, spec: spec, caps: spec.Caps, done: make(chan struct{})}
+	if err := p.applyDefaults(); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("wasmrt: load %s: %w", spec.Name, ErrClosed)
+	}
+	if _, dup := r.plugins[spec.Name]; dup {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("wasmrt: plugin %s is already loaded", spec.Name)
+	}
+	r.plugins[spec.Name] = p
+	r.mu.Unlock()
+	defer func() {
+		if err != nil {
+			r.forget(p)
+			if p.wrt != nil {
+				_ = p.wrt.Close(context.WithoutCancel(ctx))
+			}
+		}
+	}()
+
+	cfg := wazero.NewRuntimeConfig().
+		WithCompilationCache(r.cache).
+		WithMemoryLimitPages(p.spec.MemoryLimitPages).
+		WithCloseOnContextDone(true)
+	p.wrt = wazero.NewRuntimeWithConfig(ctx, cfg)
+	p.module, err = p.wrt.CompileModule(ctx, spec.Wasm)
+	if err != nil {
+		return nil, fmt.Errorf("wasmrt: compile %s: %w", spec.Name, err)
+	}
+	if err := p.checkModule(); err != nil {
+		return nil, err
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.wrt); err != nil {
+		return nil, fmt.Errorf("wasmrt: %s: wasi: %w", spec.Name, err)
+	}
+	if err := instantiateHostModule(ctx, p.wrt, ModuleCore); err != nil {
+		return nil, err
+	}
+	for _, g := range spec.Grants {
+		if err := instantiateHostModule(ctx, p.wrt, g); err != nil {
+			return nil, err
+		}
+	}
+	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize")
+	if !spec.Deterministic {
+		mc = mc.WithSysWalltime().WithSysNanotime().WithSysNanosleep().WithRandSource(crand.Reader)
+	}
+	p.modCfg = mc
+
+	m := r.metrics
+	p.mInstances = m.instances.WithLabelValues(p.name)
+	p.mMemory = m.memory.WithLabelValues(p.name)
+	p.mCircuit = m.circuit.WithLabelValues(p.name)
+	p.mDuration = m.duration.WithLabelValues(p.name)
+	p.mCircuit.Set(0)
+
+	p.sem = make(chan struct{}, p.spec.MaxInstances)
+	for range p.spec.MinInstances {
+		in, err := p.newInstance(ctx)
+		if err != nil {
+			p.closeIdle(ctx)
+			return nil, err
+		}
+		p.idle = append(p.idle, in)
+	}
+	r.log.Info("plugin loaded", "plugin", p.name, "abi_minor", p.minor, "interfaces", p.ifaces, "grants", spec.Grants)
+	return p, nil
+}
+
+func (p *Plugin) applyDefaults() error {
+	s := &p.spec
+	if s.MemoryLimitPages == 0 {
+		s.MemoryLimitPages = 512
+	}
+	if s.MemoryLimitPages > 65536 {
+		return fmt.Errorf("wasmrt: %s: MemoryLimitPages %d exceeds 65536", s.Name, s.MemoryLimitPages)
+	}
+	if s.CallTimeout <= 0 {
+		s.CallTimeout = 5 * time.Second
+	}
+	p.timeout = s.CallTimeout
+	if s.MaxInstances <= 0 {
+		s.MaxInstances = 4
+	}
+	if s.MinInstances < 0 || s.MinInstances > s.MaxInstances {
+		return fmt.Errorf("wasmrt: %s: MinInstances %d not in [0, MaxInstances=%d]", s.Name, s.MinInstances, s.MaxInstances)
+	}
+	if s.MaxOutputBytes == 0 {
+		s.MaxOutputBytes = 1 << 20
+	}
+	if s.MaxOutputBytes > math.MaxInt32 {
+		s.MaxOutputBytes = math.MaxInt32
+	}
+	if s.BreakerFailures == 0 {
+		s.BreakerFailures = 5
+	}
+	if s.BreakerCooldown <= 0 {
+		s.BreakerCooldown = 10 * time.Second
+	}
+	p.br = breaker{threshold: s.BreakerFailures, cooldown: s.BreakerCooldown}
+
+	granted := make(map[string]bool)
+	for _, g := range s.Grants {
+		if _, ok := hostModules[g]; !ok || g == ModuleCore {
+			return fmt.Errorf("wasmrt: %s: unknown capability module %q", s.Name, g)
+		}
+		if granted[g] {
+			return fmt.Errorf("wasmrt: %s: capability %s granted twice", s.Name, g)
+		}
+		granted[g] = true
+	}
+	c := &p.caps
+	missing := func(mod, field string) error {
+		return fmt.Errorf("wasmrt: %s: %s granted but Caps.%s is nil", s.Name, mod, field)
+	}
+	if granted[ModuleHTTP] && c.HTTP == nil {
+		return missing(ModuleHTTP, "HTTP")
+	}
+	if granted[ModuleKV] && c.KV == nil {
+		return missing(ModuleKV, "KV")
+	}
+	if granted[ModuleSecrets] && c.Secrets == nil {
+		return missing(ModuleSecrets, "Secrets")
+	}
+	base := c.Log
+	if base == nil {
+		base = p.rt.log
+	}
+	p.log = base.With("plugin", s.Name)
+	p.sink = c.Metrics
+	if p.sink == nil {
+		p.sink = &promSink{plugin: s.Name, counters: p.rt.metrics.guestCounters, values: p.rt.metrics.guestValues, names: make(map[string]bool)}
+	}
+	p.clock, p.random = c.Clock, c.Random
+	if s.Deterministic {
+		if p.clock == nil {
+			var ticks atomic.Int64
+			epoch := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			p.clock = func() time.Time { return epoch.Add(time.Duration(ticks.Add(1)) * time.Millisecond) }
+		}
+		if p.random == nil {
+			p.random = rand.NewChaCha8([32]byte{'g', 'a', 't', 'e', 'w', 'a', 'y', 'd'})
+		}
+	}
+	if p.clock == nil {
+		p.clock = time.Now
+	}
+	if p.random == nil {
+		p.random = crand.Reader
+	}
+	return nil
+}
+
+// Interfaces returns the interfaces the module declares
+// (gatewayd_iface_<name> exports), sorted.
+func (p *Plugin) Interfaces() []string { return append([]string(nil), p.ifaces...) }
+
+// Name returns the plugin's name.
+func (p *Plugin) Name() string { return p.name }
+
+var knownInterfaces = map[string]bool{"resolver": true, "lms": true, "directory": true, "sso": true}
+
+// checkModule refuses a module that does not speak ABI v1 at a minor this
+// host serves, imports what was not granted, or lacks the required exports.
+func (p *Plugin) checkModule() error {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("wasmrt: refusing plugin %s: %w: %s", p.name, ErrABI, fmt.Sprintf(format, args...))
+	}
+	var markers []string
+	exports := p.module.ExportedFunctions()
+	for name := range exports {
+		if rest, ok := strings.CutPrefix(name, "gatewayd_abi_"); ok {
+			markers = append(markers, name)
+			minor, ok := strings.CutPrefix(rest, "v1_")
+			n, err := strconv.ParseUint(minor, 10, 16)
+			if !ok || err != nil || (len(minor) > 1 && minor[0] == '0') {
+				return fail("export %s: this host serves ABI v1 (gatewayd_abi_v1_<minor>)", name)
+			}
+			if n > HostMinor {
+				return fail("module needs ABI v1.%d, this host serves up to v1.%d", n, HostMinor)
+			}
+			p.minor = int(n)
+		}
+		if iface, ok := strings.CutPrefix(name, "gatewayd_iface_"); ok {
+			if !knownInterfaces[iface] {
+				return fail("unknown interface marker %s", name)
+			}
+			p.ifaces = append(p.ifaces, iface)
+		}
+	}
+	switch len(markers) {
+	case 0:
+		return fail("no gatewayd_abi_v1_<minor> export")
+	case 1:
+	default:
+		return fail("several ABI markers: %s", strings.Join(markers, ", "))
+	}
+	sortStrings(p.ifaces)
+	call, ok := exports["gatewayd_call"]
+	if !ok {
+		return fail("no gatewayd_call export")
+	}
+	if !sameTypes(call.ParamTypes(), []api.ValueType{i32, i32}) || !sameTypes(call.ResultTypes(), one32) {
+		return fail("gatewayd_call must be (i32, i32) -> i32")
+	}
+	if _, ok := p.module.ExportedMemories()["memory"]; !ok {
+		return fail("no exported memory")
+	}
+	if len(p.module.ImportedMemories()) > 0 {
+		return fail("imports a memory")
+	}
+	granted := map[string]bool{ModuleWASI: true, ModuleCore: true}
+	for _, g := range p.spec.Grants {
+		granted[g] = true
+	}
+	for _, f := range p.module.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		if !granted[mod] {
+			if _, known := hostModules[mod]; known {
+				return fail("imports %s.%s but capability %s is not granted", mod, name, mod)
+			}
+			return fail("imports unknown module %s (function %s)", mod, name)
+		}
+		if mod == ModuleWASI {
+			continue
+		}
+		d, ok := lookupHostFunc(mod, name)
+		if !ok {
+			return fail("imports %s.%s, which ABI v1.%d does not define", mod, name, HostMinor)
+		}
+		if !sameTypes(f.ParamTypes(), d.params) || !sameTypes(f.ResultTypes(), d.results) {
+			return fail("imports %s.%s with the wrong signature", mod, name)
+		}
+	}
+	return nil
+}
+
+func sameTypes(a, b []api.ValueType) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+// newInstance instantiates the module and runs _initialize.
+func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
+	tail := &tailWriter{}
+	mod, err := p.wrt.InstantiateModule(ctx, p.module, p.modCfg.WithStderr(tail).WithStdout(tail))
+	if err != nil {
+		return nil, &PluginError{Plugin: p.name, Cause: fmt.Errorf("%w: instantiate: %w%s", ErrTrap, err, tail.suffix())}
+	}
+	in := &instance{mod: mod, fn: mod.ExportedFunction("gatewayd_call"), mem: mod.Memory(), tail: tail}
+	in.state.plugin = p
+	in.state.maxOutput = p.spec.MaxOutputBytes
+	in.size = int64(in.mem.Size())
+	p.memBytes.Add(in.size)
+	p.mMemory.Set(float64(p.memBytes.Load()))
+	p.mInstances.Set(float64(p.live.Add(1)))
+	return in, nil
+}
+
+// discard closes an instance that may not serve again.
+func (p *Plugin) discard(in *instance) {
+	_ = in.mod.Close(context.Background())
+	p.memBytes.Add(-in.size)
+	p.mMemory.Set(float64(p.memBytes.Load()))
+	p.mInstances.Set(float64(p.live.Add(-1)))
+}
+
+// acquire takes a free instance, creating one if fewer than MaxInstances
+// exist, or waits for one until ctx ends.
+func (p *Plugin) acquire(ctx context.Context) (*instance, error) {
+	select {
+	case p.sem <- struct{}{}:
+	default:
+		select {
+		case p.sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: all %d instances busy: %w", ErrBusy, p.spec.MaxInstances, ctx.Err())
+		case <-p.done:
+			return nil, ErrClosed
+		}
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		<-p.sem
+		return nil, ErrClosed
+	}
+	if n := len(p.idle); n > 0 {
+		in := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		return in, nil
+	}
+	p.mu.Unlock()
+	in, err := p.newInstance(ctx)
+	if err != nil {
+		<-p.sem
+		return nil, err
+	}
+	return in, nil
+}
+
+// release returns a healthy instance to the pool, or discards it.
+func (p *Plugin) release(in *instance, healthy bool) {
+	if healthy {
+		size := int64(in.mem.Size())
+		if d := size - in.size; d != 0 {
+			in.size = size
+			p.mMemory.Set(float64(p.memBytes.Add(d)))
+		}
+		if (p.spec.RecycleAfterCalls > 0 && in.calls >= p.spec.RecycleAfterCalls) ||
+			(p.spec.RecycleAboveBytes > 0 && uint64(size) > p.spec.RecycleAboveBytes) {
+			healthy = false
+		}
+	}
+	if healthy {
+		p.mu.Lock()
+		if !p.closed {
+			p.idle = append(p.idle, in)
+			p.mu.Unlock()
+			<-p.sem
+			return
+		}
+		p.mu.Unlock()
+	}
+	p.discard(in)
+	<-p.sem
+}
+
+// Call runs method with the encoded request req in a pooled instance and
+// returns the encoded response. It implements abiv1.Transport. It blocks
+// while all MaxInstances instances are busy, until ctx ends. Errors:
+//   - *ApplicationError: the plugin answered with an error (status 1);
+//   - *PluginError: anything else (trap, out of memory, deadline, ABI
+//     violation, circuit open, no free instance, closed). The instance is
+//     discarded and the next call gets another one.
+//
+// The returned slice belongs to the caller; req is not retained.
+func (p *Plugin) Call(ctx context.Context, method uint32, req []byte) ([]byte, error) {
+	if err := p.br.allow(time.Now()); err != nil {
+		p.count(method, resultCircuitOpen)
+		return nil, &PluginError{Plugin: p.name, Method: method, Cause: err}
+	}
+	if uint64(len(req)) > math.MaxInt32 {
+		p.br.abandon()
+		return nil, &PluginError{Plugin: p.name, Method: method, Cause: fmt.Errorf("%w: request of %d bytes", ErrABI, len(req))}
+	}
+	in, err := p.acquire(ctx)
+	if err != nil {
+		var pe *PluginError
+		if errors.As(err, &pe) { // instantiation failed: the plugin's fault
+			pe.Method = method
+			p.record(method, false)
+			return nil, pe
+		}
+		p.br.abandon()
+		p.count(method, resultBusy)
+		return nil, &PluginError{Plugin: p.name, Method: method, Cause: err}
+	}
+	start := time.Now()
+	out, err := p.run(ctx, in, method, req)
+	p.mDuration.Observe(time.Since(start).Seconds())
+	var ae *ApplicationError
+	switch {
+	case err == nil:
+		p.release(in, true)
+		p.record(method, true)
+		p.count(method, resultOK)
+		return out, nil
+	case errors.As(err, &ae):
+		p.release(in, true)
+		p.record(method, true)
+		p.count(method, resultAppError)
+		return nil, err
+	default:
+		p.release(in, false)
+		p.record(method, false)
+		p.rt.log.Warn("plugin call failed", "plugin", p.name, "method", method, "err", err)
+		return nil, err
+	}
+}
+
+// run makes one call in instance in.
+func (p *Plugin) run(ctx context.Context, in *instance, method uint32, req []byte) ([]byte, error) {
+	cctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	st := &in.state
+	st.reset(req)
+	defer func() { st.input, st.result = nil, nil }()
+	in.calls++
+	in.stack[0], in.stack[1] = api.EncodeU32(method), api.EncodeU32(uint32(len(req)))
+	err := in.fn.CallWithStack(context.WithValue(cctx, callKey{}, st), in.stack[:])
+	fail := func(cause error) error { return &PluginError{Plugin: p.name, Method: method, Cause: cause} }
+	if err != nil {
+		switch {
+		case st.fault != nil:
+			return nil, fail(st.fault)
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+			why := fmt.Sprintf("exceeded its deadline of %v", p.timeout)
+			if ctx.Err() != nil {
+				why = "caller's context ended: " + ctx.Err().Error()
+			}
+			return nil, fail(fmt.Errorf("%w: %s: %w", ErrTrap, why, err))
+		default:
+			var ee *sys.ExitError
+			if errors.As(err, &ee) {
+				return nil, fail(fmt.Errorf("%w: guest exited with code %d%s", ErrTrap, ee.ExitCode(), in.tail.suffix()))
+			}
+			return nil, fail(fmt.Errorf("%w: %s%s", ErrTrap, firstLine(err.Error()), in.tail.suffix()))
+		}
+	}
+	switch status := api.DecodeI32(in.stack[0]); status {
+	case 0:
+		if st.overflow > 0 {
+			return nil, fail(fmt.Errorf("%w: output of %d bytes exceeds the cap of %d", ErrABI, st.overflow, st.maxOutput))
+		}
+		if st.output == nil {
+			return []byte{}, nil
+		}
+		return st.output, nil
+	case 1:
+		if st.overflow > 0 {
+			return nil, fail(fmt.Errorf("%w: error output of %d bytes exceeds the cap of %d", ErrABI, st.overflow, st.maxOutput))
+		}
+		return nil, decodeAppError(p, method, st.output)
+	default:
+		return nil, fail(fmt.Errorf("%w: gatewayd_call returned status %d", ErrABI, status))
+	}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func (p *Plugin) record(method uint32, ok bool) {
+	opened, closed := p.br.record(ok, time.Now())
+	if !ok {
+		p.count(method, resultPluginError)
+	}
+	if opened {
+		p.mCircuit.Set(1)
+		p.rt.log.Error("plugin circuit opened", "plugin", p.name, "cooldown", p.spec.BreakerCooldown)
+	}
+	if closed {
+		p.mCircuit.Set(0)
+		p.rt.log.Info("plugin circuit closed", "plugin", p.name)
+	}
+}
+
+type callsKey struct {
+	method uint32
+	result string
+}
+
+func (p *Plugin) count(method uint32, result string) {
+	k := callsKey{method, result}
+	c, ok := p.mCalls.Load(k)
+	if !ok {
+		c, _ = p.mCalls.LoadOrStore(k, p.rt.metrics.calls.WithLabelValues(p.name, strconv.FormatUint(uint64(method), 10), result))
+	}
+	c.(prometheus.Counter).Inc()
+}
+
+// Close stops new calls, waits until the calls in flight have finished or
+// ctx ends (calls still running then are cut short), and frees the plugin.
+// Later calls fail with ErrClosed.
+func (p *Plugin) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	close(p.done)
+	p.mu.Unlock()
+	var err error
+	for range cap(p.sem) {
+		select {
+		case p.sem <- struct{}{}:
+		case <-ctx.Done():
+			err = fmt.Errorf("wasmrt: close %s: calls still running: %w", p.name, ctx.Err())
+		}
+		if err != nil {
+			break
+		}
+	}
+	p.closeIdle(ctx)
+	if cerr := p.wrt.Close(context.WithoutCancel(ctx)); cerr != nil && err == nil {
+		err = fmt.Errorf("wasmrt: close %s: %w", p.name, cerr)
+	}
+	m := p.rt.metrics
+	m.instances.DeleteLabelValues(p.name)
+	m.memory.DeleteLabelValues(p.name)
+	m.circuit.DeleteLabelValues(p.name)
+	p.rt.forget(p)
+	return err
+}
+
+func (p *Plugin) closeIdle(context.Context) {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, in := range idle {
+		p.discard(in)
+	}
+}
+
+// breaker is a consecutive-failure circuit breaker.
+type breaker struct {
+	threshold int // <= 0 disables
+	cooldown  time.Duration
+
+	mu        sync.Mutex
+	failures  int
+	openUntil time.Time // zero while closed
+	probing   bool      // a half-open trial call is running
+}
+
+func (b *breaker) allow(now time.Time) error {
+	if b.threshold <= 0 {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.openUntil.IsZero() {
+		return nil
+	}
+	if now.Before(b.openUntil) {
+		return fmt.Errorf("%w after %d consecutive failures; retry after %s", ErrCircuitOpen, b.failures, b.openUntil.Format(time.RFC3339))
+	}
+	if b.probing {
+		return fmt.Errorf("%w: half-open, a trial call is running", ErrCircuitOpen)
+	}
+	b.probing = true
+	return nil
+}
+
+// abandon gives back a trial call that did not reach the plugin.
+func (b *breaker) abandon() {
+	b.mu.Lock()
+	b.probing = false
+	b.mu.Unlock()
+}
+
+// record counts a call's outcome and reports whether it opened or closed
+// the circuit.
+func (b *breaker) record(ok bool, now time.Time) (opened, closed bool) {
+	if b.threshold <= 0 {
+		return false, false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.probing = false
+	if ok {
+		b.failures = 0
+		if !b.openUntil.IsZero() {
+			b.openUntil = time.Time{}
+			return false, true
+		}
+		return false, false
+	}
+	b.failures++
+	if b.failures >= b.threshold {
+		opened = b.openUntil.IsZero()
+		b.openUntil = now.Add(b.cooldown)
+	}
+	return opened, false
+}
+
+// tailWriter keeps the last bytes a guest wrote to stdout and stderr, to
+// explain a crash (the Go runtime prints "fatal error: out of memory").
+type tailWriter struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailBytes = 512
+
+func (t *tailWriter) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	t.buf = append(t.buf, b...)
+	if len(t.buf) > tailBytes {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailBytes:]...)
+	}
+	t.mu.Unlock()
+	return len(b), nil
+}
+
+// suffix returns ": guest output: <first line of the tail>" or "".
+func (t *tailWriter) suffix() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimSpace(string(t.buf))
+	if s == "" {
+		return ""
+	}
+	return " (guest wrote: " + firstLine(s) + ")"
+}

@@ -1,0 +1,42 @@
+//go:build wasip1
+
+// Command echo is a well-behaved test guest: method 1 echoes its input,
+// method 2 returns its input as an application error, method 3 keeps n KiB
+// (n = first input byte) of garbage alive so that linear memory grows.
+package main
+
+import (
+	"runtime"
+
+	"github.com/ubeu/gateway/host/plugin/wasmrt/testdata/guestabi"
+)
+
+func main() {}
+
+//go:wasmexport gatewayd_abi_v1_0
+func abi() {}
+
+//go:wasmexport gatewayd_iface_resolver
+func iface() {}
+
+var hoard [][]byte
+
+//go:wasmexport gatewayd_call
+func call(method int32, n int32) int32 {
+	defer runtime.Gosched()
+	in := guestabi.Input(n)
+	switch method {
+	case 1:
+		guestabi.Output(in)
+		return 0
+	case 2:
+		guestabi.Output(in)
+		return 1
+	case 3:
+		if len(in) > 0 {
+			hoard = append(hoard, make([]byte, int(in[0])<<10))
+		}
+		return 0
+	}
+	return 1
+}
