@@ -130,5 +130,21 @@ func serve[Req any, Resp any, PReq interface {
 	if err != nil {
 		return nil, err
 	}
+	if p, ok := ctx.Value(outputBufferKey{}).(*[]byte); ok {
+		*p = resp.MarshalAppend((*p)[:0])
+		return *p, nil
+	}
 	return resp.MarshalAppend(make([]byte, 0, resp.Size())), nil
+}
+
+type outputBufferKey struct{}
+
+// WithOutputBuffer returns a context under which generated dispatchers
+// encode responses into *buf, reusing its capacity and storing the grown
+// buffer back, instead of allocating. The response returned by the Handler
+// then aliases *buf and is valid only until the next call using it. A
+// WebAssembly guest, which copies the response out at once, uses this to
+// keep one output buffer.
+func WithOutputBuffer(ctx context.Context, buf *[]byte) context.Context {
+	return context.WithValue(ctx, outputBufferKey{}, buf)
 }
