@@ -88,6 +88,7 @@ type Plugin struct {
 	closed bool
 
 	live     atomic.Int64
+	created  atomic.Int64 // instances created, for tests
 	memBytes atomic.Int64
 	br       breaker
 
@@ -383,6 +384,7 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, &PluginError{Plugin: p.name, Cause: fmt.Errorf("%w: instantiate: %w%s", ErrTrap, err, tail.suffix())}
 	}
+	p.created.Add(1)
 	in := &instance{mod: mod, fn: mod.ExportedFunction("gatewayd_call"), mem: mod.Memory(), tail: tail}
 	in.state.plugin = p
 	in.state.maxOutput = p.spec.MaxOutputBytes
@@ -707,26 +709,26 @@ func (b *breaker) record(ok bool, now time.Time) (opened, closed bool) {
 	return opened, false
 }
 
-// tailWriter keeps the last bytes a guest wrote to stdout and stderr, to
-// explain a crash (the Go runtime prints "fatal error: out of memory").
+// tailWriter keeps the first bytes a guest wrote to stdout and stderr, to
+// explain a crash (the Go runtime starts with "fatal error: out of memory"
+// or "panic: …" before its stack trace).
 type tailWriter struct {
 	mu  sync.Mutex
 	buf []byte
 }
 
-const tailBytes = 512
+const tailBytes = 256
 
 func (t *tailWriter) Write(b []byte) (int, error) {
 	t.mu.Lock()
-	t.buf = append(t.buf, b...)
-	if len(t.buf) > tailBytes {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailBytes:]...)
+	if n := tailBytes - len(t.buf); n > 0 {
+		t.buf = append(t.buf, b[:min(n, len(b))]...)
 	}
 	t.mu.Unlock()
 	return len(b), nil
 }
 
-// suffix returns ": guest output: <first line of the tail>" or "".
+// suffix returns " (guest wrote: <first line>)" or "".
 func (t *tailWriter) suffix() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()

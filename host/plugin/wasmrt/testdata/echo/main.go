@@ -1,7 +1,7 @@
 //go:build wasip1
 
 // Command echo is a well-behaved test guest: method 1 echoes its input,
-// method 2 returns its input as an application error, method 3 keeps n KiB
+// method 2 returns its input as an application error, method 3 keeps n×64 KiB
 // (n = first input byte) of garbage alive so that linear memory grows.
 package main
 
@@ -34,7 +34,7 @@ func call(method int32, n int32) int32 {
 		return 1
 	case 3:
 		if len(in) > 0 {
-			hoard = append(hoard, make([]byte, int(in[0])<<10))
+			hoard = append(hoard, make([]byte, int(in[0])<<16))
 		}
 		return 0
 	}
