@@ -21,8 +21,14 @@ type EntityID struct {
 }
 
 // String renders the ID as "shard.realm.num".
-func (e EntityID) String() string {
-	return fmt.Sprintf("%d.%d.%d", e.Shard, e.Realm, e.Num)
+func (e EntityID) String() string { return string(e.append(nil)) }
+
+func (e EntityID) append(b []byte) []byte {
+	b = strconv.AppendInt(b, e.Shard, 10)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, e.Realm, 10)
+	b = append(b, '.')
+	return strconv.AppendInt(b, e.Num, 10)
 }
 
 // ParseEntityID parses "shard.realm.num" (non-negative decimal numbers).

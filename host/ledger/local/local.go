@@ -647,9 +647,12 @@ func (l *Ledger) read(ctx context.Context, txn *badger.Txn, id EntityID, start u
 		expect = start - 1
 	}
 	var (
-		out     []ledger.Message
-		pending []chunk
-		n       int
+		out      []ledger.Message
+		pending  []chunk
+		n        int
+		topicStr = id.String()
+		payerStr string
+		payer    EntityID
 	)
 	for it.Seek(msgKey(id.Num, expect)); it.Valid() && len(out) < limit; it.Next() {
 		if n++; n%256 == 0 {
@@ -702,13 +705,16 @@ func (l *Ledger) read(ctx context.Context, txn *badger.Txn, id EntityID, start u
 		if err != nil {
 			return nil, fmt.Errorf("message at sequence %d: %w", pending[0].Seq, err)
 		}
+		if payerStr == "" || c.Payer != payer {
+			payer, payerStr = c.Payer, c.Payer.String()
+		}
 		out = append(out, ledger.Message{
-			TopicID:       id.String(),
+			TopicID:       topicStr,
 			Sequence:      pending[0].Seq,
 			ConsensusTime: nanoTime(c.Consensus),
 			RunningHash:   bytes.Clone(c.RunningHash),
 			Contents:      contents,
-			PayerAccount:  c.Payer.String(),
+			PayerAccount:  payerStr,
 			TransactionID: txID(c.Payer, c.InitialStart),
 		})
 		pending = pending[:0]

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/ubeu/gateway/host/ledger"
@@ -161,5 +162,11 @@ func nanoTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 // nanos zero-padded to nine digits.
 func txID(payer EntityID, validStart int64) string {
 	t := nanoTime(validStart)
-	return fmt.Sprintf("%s@%d.%09d", payer, t.Unix(), t.Nanosecond())
+	b := make([]byte, 0, 40)
+	b = append(payer.append(b), '@')
+	b = strconv.AppendInt(b, t.Unix(), 10)
+	b = append(b, '.')
+	ns := strconv.Itoa(t.Nanosecond())
+	b = append(b, "000000000"[len(ns):]...)
+	return string(append(b, ns...))
 }
