@@ -100,7 +100,9 @@ var (
 type Options struct {
 	// DB is an open Badger database to use. The caller owns it (Close does
 	// not close it) and must have opened it with SyncWrites for writes to
-	// be durable. Either DB or Dir is required.
+	// be durable. The ledger's keys are not namespaced (see the key
+	// layout), so the database should be the ledger's own. Either DB or Dir
+	// is required.
 	DB *badger.DB
 	// Dir is a Badger directory dedicated to the ledger (created if
 	// missing), opened with SyncWrites and closed by Close.
