@@ -464,3 +464,29 @@ func value(m prometheus.Metric) float64 {
 	}
 	return d.Gauge.GetValue()
 }
+
+// TestMemoryFlat makes 200,000 calls into one instance and checks that its
+// linear memory does not grow (the guest yields at the end of each call).
+func TestMemoryFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("200,000 calls")
+	}
+	r := newTestRuntime(t, nil)
+	p := load(t, r, Spec{Name: "echo", MinInstances: 1, MaxInstances: 1})
+	in := p.idle[0]
+	start := in.mem.Size()
+	payload := bytes.Repeat([]byte("x"), 64)
+	for i := range 200_000 {
+		if _, err := p.Call(context.Background(), 1, payload); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	end := p.idle[0].mem.Size()
+	t.Logf("linear memory: %d bytes at start, %d after 200,000 calls", start, end)
+	if p.created.Load() != 1 {
+		t.Fatal("instance replaced")
+	}
+	if end > start+1<<20 {
+		t.Fatalf("linear memory grew from %d to %d bytes", start, end)
+	}
+}
