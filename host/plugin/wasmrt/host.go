@@ -2,7 +2,6 @@ package wasmrt
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 
@@ -188,5 +187,3 @@ func lookupHostFunc(module, name string) (hostFuncDef, bool) {
 	}
 	return hostFuncDef{}, false
 }
-
-var errNoCapability = errors.New("capability not configured")
