@@ -27,8 +27,9 @@ var (
 )
 
 // MaxChunkSize is the largest message chunk HCS accepts; larger messages
-// are split into chunks of at most this size (HIP-?? / the SDK's
-// TopicMessageSubmitTransaction chunking) and reassembled on read.
+// are split into chunks of at most this size, as the SDK's
+// TopicMessageSubmitTransaction does, each chunk its own transaction with
+// a ConsensusMessageChunkInfo, and reassembled on read.
 const MaxChunkSize = 1024
 
 // TopicOptions configures a new topic.
@@ -51,7 +52,9 @@ type Receipt struct {
 	Chunks int
 }
 
-// Message is one (reassembled) topic message.
+// Message is one (reassembled) topic message. For a chunked message,
+// Sequence and TransactionID are the first chunk's, ConsensusTime and
+// RunningHash the last chunk's (as the SDK reports a reassembled message).
 type Message struct {
 	TopicID       string
 	Sequence      uint64 // of the first chunk
@@ -75,7 +78,8 @@ type Ledger interface {
 	Submit(ctx context.Context, topicID string, msg []byte) (Receipt, error)
 	// Messages returns up to limit messages of the topic with a consensus
 	// time strictly after `after` (zero: from the start), in consensus
-	// order. A short page means the end was reached.
+	// order. A short page means the end was reached; limit <= 0 means the
+	// backend's default page (100).
 	Messages(ctx context.Context, topicID string, after time.Time, limit int) ([]Message, error)
 	// Close releases the backend.
 	Close() error
