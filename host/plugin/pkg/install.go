@@ -145,7 +145,7 @@ func Install(ctx context.Context, src string, o InstallOptions) (*Installed, err
 	if err := stagePackage(src, stage); err != nil {
 		return nil, fmt.Errorf("install %s: %w", src, err)
 	}
-	v, err := verifyPackage(ctx, stage, o)
+	v, err := verifyPackage(ctx, stage, o, log)
 	if err != nil {
 		return nil, fmt.Errorf("install %s: %w", src, err)
 	}
@@ -171,7 +171,7 @@ type verified struct {
 }
 
 // verifyPackage runs every check of Install on a staged package directory.
-func verifyPackage(ctx context.Context, dir string, o InstallOptions) (*verified, error) {
+func verifyPackage(ctx context.Context, dir string, o InstallOptions, log *slog.Logger) (*verified, error) {
 	v := &verified{}
 	var err error
 	v.manifestBytes, err = readLimited(filepath.Join(dir, ManifestFile), MaxManifestSize)
@@ -229,7 +229,7 @@ func verifyPackage(ctx context.Context, dir string, o InstallOptions) (*verified
 	}
 	if m.Gatewayd != "" {
 		if o.GatewaydVersion == "" {
-			slog.Default().WarnContext(ctx, "plugin gatewayd version range not checked: no gatewayd version given", "name", m.Name, "range", m.Gatewayd)
+			log.WarnContext(ctx, "plugin gatewayd version range not checked: no gatewayd version given", "name", m.Name, "range", m.Gatewayd)
 		} else {
 			gv, err := ParseVersion(strings.TrimPrefix(o.GatewaydVersion, "v"))
 			if err != nil {
