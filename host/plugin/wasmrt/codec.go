@@ -1,6 +1,11 @@
 package wasmrt
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"fmt"
+
+	abiv1 "github.com/ubeu/gateway/abi/v1"
+)
 
 // The encodings of the capability messages. These are placeholders (JSON)
 // until the generated abiv1 messages are wired in; only this file changes
@@ -98,25 +103,13 @@ func encodeSecretResponse(v []byte, code string, err error) []byte {
 	return b
 }
 
-// ApplicationError is the answer of a plugin that returned status 1: its
-// output is the encoded Error message, left undecoded in Encoded.
-type ApplicationError struct {
-	Plugin  string
-	Method  uint32
-	Encoded []byte
-}
-
-func (e *ApplicationError) Error() string {
-	return "plugin " + e.Plugin + ": application error (" + string(truncate(e.Encoded, 200)) + ")"
-}
-
-func truncate(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[:n]
-	}
-	return b
-}
-
+// decodeAppError decodes the output of a call that returned status 1: an
+// encoded abiv1.Error, returned as is so that callers test it with
+// errors.As. An output that does not decode is an ABI failure.
 func decodeAppError(p *Plugin, method uint32, out []byte) error {
-	return &ApplicationError{Plugin: p.name, Method: method, Encoded: out}
+	e := new(abiv1.Error)
+	if err := e.Unmarshal(out); err != nil {
+		return &PluginError{Plugin: p.name, Method: method, Cause: fmt.Errorf("%w: error output does not decode: %w", ErrABI, err)}
+	}
+	return e
 }

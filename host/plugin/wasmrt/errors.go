@@ -3,6 +3,8 @@ package wasmrt
 import (
 	"errors"
 	"fmt"
+
+	abiv1 "github.com/ubeu/gateway/abi/v1"
 )
 
 // Causes carried by a *PluginError that callers may test with errors.Is.
@@ -40,3 +42,14 @@ func (e *PluginError) Error() string {
 
 // Unwrap returns the cause.
 func (e *PluginError) Unwrap() error { return e.Cause }
+
+// As lets errors.As find an *abiv1.PluginError, the transport-neutral form
+// generated clients and other transports use.
+func (e *PluginError) As(target any) bool {
+	t, ok := target.(**abiv1.PluginError)
+	if !ok {
+		return false
+	}
+	*t = &abiv1.PluginError{Method: e.Method, Reason: "plugin " + e.Plugin, Err: e.Cause}
+	return true
+}

@@ -42,7 +42,7 @@ type callState struct {
 	input     []byte
 	output    []byte
 	wrote     bool   // output_write accepted an output
-	overflow  uint32 // length of a refused output_write not followed by an accepted one
+	overflow  uint32 // length of the last refused output_write; fails the call
 	result    []byte // last capability result
 	fault     error  // first ABI violation of the call
 	maxOutput uint32
@@ -94,7 +94,8 @@ func (c *callState) resultRead(mem guestMemory, ptr, capacity uint32) (uint32, e
 }
 
 // outputWrite replaces the call output with n bytes at ptr: 0 if accepted, 1
-// if n exceeds the output cap (the output is then empty).
+// if n exceeds the output cap. A refused write fails the call whatever the
+// guest does next (abi/README.md, "output too large").
 func (c *callState) outputWrite(mem guestMemory, ptr, n uint32) (uint32, error) {
 	if n > c.maxOutput {
 		c.output, c.wrote, c.overflow = nil, false, n
@@ -105,7 +106,7 @@ func (c *callState) outputWrite(mem guestMemory, ptr, n uint32) (uint32, error) 
 		return 0, err
 	}
 	c.output = append(make([]byte, 0, len(b)), b...)
-	c.wrote, c.overflow = true, 0
+	c.wrote = true
 	return 0, nil
 }
 

@@ -20,6 +20,8 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
+
+	abiv1 "github.com/ubeu/gateway/abi/v1"
 )
 
 // Spec describes a plugin to load.
@@ -61,6 +63,8 @@ type Spec struct {
 	// a fixed-seed random source, for tests and reproducible runs.
 	Deterministic bool
 }
+
+var _ abiv1.Transport = (*Plugin)(nil)
 
 // Plugin is a loaded plugin. Its Call method implements abiv1.Transport.
 // It is safe for concurrent use; each instance serves one call at a time.
@@ -468,7 +472,8 @@ func (p *Plugin) release(in *instance, healthy bool) {
 // Call runs method with the encoded request req in a pooled instance and
 // returns the encoded response. It implements abiv1.Transport. It blocks
 // while all MaxInstances instances are busy, until ctx ends. Errors:
-//   - *ApplicationError: the plugin answered with an error (status 1);
+//   - *abiv1.Error: the plugin answered with an application error
+//     (status 1 and an encoded Error);
 //   - *PluginError: anything else (trap, out of memory, deadline, ABI
 //     violation, circuit open, no free instance, closed). The instance is
 //     discarded and the next call gets another one.
@@ -498,7 +503,7 @@ func (p *Plugin) Call(ctx context.Context, method uint32, req []byte) ([]byte, e
 	start := time.Now()
 	out, err := p.run(ctx, in, method, req)
 	p.mDuration.Observe(time.Since(start).Seconds())
-	var ae *ApplicationError
+	var ae *abiv1.Error
 	switch {
 	case err == nil:
 		p.release(in, true)
@@ -558,7 +563,7 @@ func (p *Plugin) run(ctx context.Context, in *instance, method uint32, req []byt
 		return st.output, nil
 	case 1:
 		if st.overflow > 0 {
-			return nil, fail(fmt.Errorf("%w: error output of %d bytes exceeds the cap of %d", ErrABI, st.overflow, st.maxOutput))
+			return nil, fail(fmt.Errorf("%w: output of %d bytes exceeds the cap of %d", ErrABI, st.overflow, st.maxOutput))
 		}
 		return nil, decodeAppError(p, method, st.output)
 	default:

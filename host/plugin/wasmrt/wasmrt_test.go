@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	abiv1 "github.com/ubeu/gateway/abi/v1"
 	"github.com/ubeu/gateway/host/netguard"
 )
 
@@ -141,17 +142,25 @@ func TestEcho(t *testing.T) {
 			t.Fatalf("Call(1, %d bytes) = %d bytes, %v", len(in), len(out), err)
 		}
 	}
-	_, err := p.Call(context.Background(), 2, []byte("encoded error"))
-	var ae *ApplicationError
-	if !errors.As(err, &ae) || string(ae.Encoded) != "encoded error" || ae.Plugin != "echo" || ae.Method != 2 {
-		t.Fatalf("status 1: err = %#v, want *ApplicationError with the output", err)
+	appErr := &abiv1.Error{Code: abiv1.ErrorCodeNotFound, Message: "no such DID"}
+	_, err := p.Call(context.Background(), 2, appErr.MarshalAppend(nil))
+	var ae *abiv1.Error
+	if !errors.As(err, &ae) || ae.Code != abiv1.ErrorCodeNotFound || ae.Message != "no such DID" {
+		t.Fatalf("status 1: err = %#v, want the decoded *abiv1.Error", err)
 	}
 	var pe *PluginError
 	if errors.As(err, &pe) {
 		t.Fatalf("an application error is not a PluginError: %v", err)
 	}
-	if got := value(r.metrics.calls.WithLabelValues("echo", "1", "ok")); got != 3 {
-		t.Errorf("calls_total{ok} = %v, want 3", got)
+	// Status 1 with an output that is not an Error is an ABI failure.
+	_, err = p.Call(context.Background(), 2, []byte{0xff, 0xff, 0xff})
+	var ape *abiv1.PluginError
+	if !errors.As(err, &pe) || !errors.Is(err, ErrABI) || !strings.Contains(err.Error(), "error output does not decode") || !errors.As(err, &ape) || ape.Method != 2 {
+		t.Fatalf("undecodable error output: %v", err)
+	}
+	mustEcho(t, p)
+	if got := value(r.metrics.calls.WithLabelValues("echo", "1", "ok")); got != 4 {
+		t.Errorf("calls_total{ok} = %v, want 4", got)
 	}
 	if got := value(r.metrics.calls.WithLabelValues("echo", "2", "app_error")); got != 1 {
 		t.Errorf("calls_total{app_error} = %v, want 1", got)
