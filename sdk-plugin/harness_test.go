@@ -198,4 +198,3 @@ func (h *harness) Call(ctx context.Context, method uint32, req []byte) ([]byte, 
 }
 
 func (h *harness) memSize() uint32 { return h.mod.Memory().Size() }
-

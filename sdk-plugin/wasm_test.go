@@ -254,4 +254,3 @@ func BenchmarkWasmRoundTrip64(b *testing.B) {
 		}
 	}
 }
-

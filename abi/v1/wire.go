@@ -55,6 +55,7 @@ func consumeBytes(b []byte, p *[]byte) int {
 	return n
 }
 
+//lint:ignore U1000 used by generated code for field types the IDL may add
 func consumeRepeatedBytes(b []byte, p *[][]byte) int {
 	var s []byte
 	n := consumeBytes(b, &s)
@@ -104,6 +105,7 @@ func consumeUint64(b []byte, p *uint64) int {
 	return n
 }
 
+//lint:ignore U1000 used by generated code for field types the IDL may add
 func consumeSint32(b []byte, p *int32) int {
 	v, n := protowire.ConsumeVarint(b)
 	if n >= 0 {
@@ -112,6 +114,7 @@ func consumeSint32(b []byte, p *int32) int {
 	return n
 }
 
+//lint:ignore U1000 used by generated code for field types the IDL may add
 func consumeSint64(b []byte, p *int64) int {
 	v, n := protowire.ConsumeVarint(b)
 	if n >= 0 {
@@ -128,6 +131,7 @@ func consumeDouble(b []byte, p *float64) int {
 	return n
 }
 
+//lint:ignore U1000 used by generated code for field types the IDL may add
 func consumeFloat(b []byte, p *float32) int {
 	v, n := protowire.ConsumeFixed32(b)
 	if n >= 0 {
@@ -192,6 +196,7 @@ func consumeStringStringMap(b []byte, p *map[string]string) int {
 	return n
 }
 
+//lint:ignore U1000 used by generated code for field types the IDL may add
 func consumeStringBytesMap(b []byte, p *map[string][]byte) int {
 	var k, v []byte
 	n := consumeMapEntry(b, &k, &v)
@@ -234,6 +239,7 @@ func sizeStringStringMap(tagSize int, m map[string]string) (n int) {
 	return n
 }
 
+//lint:ignore U1000 used by generated code for field types the IDL may add
 func appendStringBytesMap(b []byte, tag uint64, m map[string][]byte) []byte {
 	for k, v := range m {
 		b = protowire.AppendVarint(b, tag)
@@ -246,6 +252,7 @@ func appendStringBytesMap(b []byte, tag uint64, m map[string][]byte) []byte {
 	return b
 }
 
+//lint:ignore U1000 used by generated code for field types the IDL may add
 func sizeStringBytesMap(tagSize int, m map[string][]byte) (n int) {
 	for k, v := range m {
 		n += tagSize + protowire.SizeBytes(sizeMapEntry(len(k), len(v)))

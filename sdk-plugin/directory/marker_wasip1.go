@@ -1,5 +1,7 @@
 //go:build wasip1
 
+//lint:file-ignore U1000 go:wasmexport functions are called by the host, not by Go code
+
 package directory
 
 // marker is the interface marker export; it is never called.
