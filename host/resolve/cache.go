@@ -43,6 +43,7 @@ const storePrefix = "didres/"
 // entry is a cached resolution (res) or name mapping (name*).
 type entry struct {
 	res        *Result // Body holds the encoding of the entry's kind
+	hit        *Result // res as a memory hit for res.requested, shared
 	freshUntil time.Time
 	staleUntil time.Time // freshUntil plus the stale grace, if any
 
@@ -164,7 +165,7 @@ func (r *Resolver) InvalidateName(ctx context.Context, name string) error {
 
 // resolveDID serves q from the cache or upstream and says where it came
 // from ("memory", "store", "stale" or "").
-func (r *Resolver) resolveDID(ctx context.Context, q query, noCache bool) (*Result, string) {
+func (r *Resolver) resolveDID(ctx context.Context, q query, noCache bool, now time.Time) (*Result, string) {
 	if r.hot == nil {
 		return r.encodeFor(r.fetch(ctx, q, 0), q.mediaType), ""
 	}
@@ -172,9 +173,11 @@ func (r *Resolver) resolveDID(ctx context.Context, q query, noCache bool) (*Resu
 	key := entryKey(kindOf(q.mediaType), gen, q)
 	if !noCache {
 		if e, ok := r.hot.Get(key); ok {
-			now := r.now()
 			if now.Before(e.freshUntil) {
 				r.m.memory[hit].Inc()
+				if e.hit != nil && e.hit.requested == q.mediaType {
+					return e.hit, "memory"
+				}
 				return e.res, "memory"
 			}
 			if now.Before(e.staleUntil) {
@@ -250,6 +253,7 @@ func (r *Resolver) encodeFor(res *Result, mediaType string) *Result {
 		body, _ = Encode(&out, mediaType)
 	}
 	out.Body, out.requested = body, mediaType
+	out.MediaType = ContentType(&out, mediaType)
 	return &out
 }
 
@@ -304,6 +308,10 @@ func (r *Resolver) putHot(key string, e *entry, now time.Time) {
 	cost := int64(len(key) + 256)
 	if e.res != nil {
 		cost += int64(len(e.res.Body) + len(e.res.Document))
+		hit := *e.res
+		hit.MediaType = ContentType(e.res, e.res.requested)
+		hit.Cache = "memory"
+		e.hit = &hit
 	}
 	r.hot.SetWithTTL(key, e, cost, life)
 }

@@ -68,15 +68,21 @@ const maxAcceptRanges = 32
 // does. It fails with ErrRepresentationNotSupported if nothing acceptable is
 // served.
 func Negotiate(accept string) (string, error) {
+	switch accept { // the common headers, without parsing
+	case "", "*/*", MediaTypeResolution:
+		return MediaTypeResolution, nil
+	case MediaTypeResolutionLD, MediaTypeDIDLDJSON, MediaTypeDIDJSON, MediaTypeDID:
+		return accept, nil
+	}
 	accept = strings.TrimSpace(accept)
 	if accept == "" {
 		return MediaTypeResolution, nil
 	}
-	var ranges []mediaRange
-	for part := range strings.SplitSeq(accept, ",") {
-		if len(ranges) == maxAcceptRanges {
-			break
-		}
+	var buf [maxAcceptRanges]mediaRange
+	ranges := buf[:0]
+	for rest := accept; rest != "" && len(ranges) < maxAcceptRanges; {
+		var part string
+		part, rest, _ = strings.Cut(rest, ",")
 		if mr, ok := parseRange(part); ok {
 			ranges = append(ranges, mr)
 		}
@@ -205,32 +211,33 @@ func parseQ(s string) (int, bool) {
 	if whole != "0" && whole != "1" {
 		return 0, false
 	}
-	for len(frac) < 3 {
-		frac += "0"
-	}
-	for i := 0; i < len(frac); i++ {
+	q := 1000 * int(whole[0]-'0')
+	for i, scale := 0, 100; i < len(frac); i, scale = i+1, scale/10 {
 		if frac[i] < '0' || frac[i] > '9' {
 			return 0, false
 		}
+		q += int(frac[i]-'0') * scale
 	}
-	f, err := strconv.Atoi(frac)
-	if err != nil {
-		return 0, false
-	}
-	q := 1000*int(whole[0]-'0') + f
 	if q > 1000 {
 		return 0, false
 	}
 	return q, true
 }
 
+// tokenChars are the characters of an RFC 9110 token.
+var tokenChars = func() (t [256]bool) {
+	for c := '!'; c <= '~'; c++ {
+		t[c] = !strings.ContainsRune(`()<>@,;:\"/[]?={}`, c)
+	}
+	return t
+}()
+
 func isToken(s string) bool {
 	if s == "" {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+		if !tokenChars[s[i]] {
 			return false
 		}
 	}

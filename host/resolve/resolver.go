@@ -106,8 +106,11 @@ type Resolver struct {
 	names   map[string]NameResolver
 	cfg     CacheConfig
 	now     func() time.Time
-	log     *slog.Logger
-	m       *metrics
+	// realClock is set when now is time.Now, so that Resolve reads the
+	// clock once.
+	realClock bool
+	log       *slog.Logger
+	m         *metrics
 
 	hot      *ristretto.Cache[string, *entry]
 	store    store.Cache
@@ -176,7 +179,7 @@ func New(o Options) *Resolver {
 		sem:     make(chan struct{}, cfg.RefreshWorkers),
 	}
 	if r.now == nil {
-		r.now = time.Now
+		r.now, r.realClock = time.Now, true
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -277,13 +280,23 @@ func (r *Resolver) Resolve(ctx context.Context, input string, opts ResolveOption
 	if len(q.versionID) > maxVersionIDLength || strings.ContainsFunc(q.versionID, isControl) {
 		return r.fail(start, method, mediaType, CodeInvalidOptions, "versionId is too long or has control characters")
 	}
-	res, source := r.resolveDID(ctx, q, opts.NoCache)
-	out := *res
-	out.MediaType = ContentType(res, mediaType)
-	out.requested = mediaType
-	out.Cache = source
-	r.m.observe(method, source, &out, start)
-	return &out, out.Err()
+	now := start
+	if !r.realClock {
+		now = r.now()
+	}
+	res, source := r.resolveDID(ctx, q, opts.NoCache, now)
+	if res.Cache != source || res.requested != mediaType {
+		out := *res
+		out.MediaType = ContentType(res, mediaType)
+		out.requested = mediaType
+		out.Cache = source
+		res = &out
+	}
+	r.m.observe(method, source, res, start)
+	if res.ResolutionMetadata.Error == "" {
+		return res, nil
+	}
+	return res, res.Err()
 }
 
 // fail returns an error result that was not resolved by a method.
