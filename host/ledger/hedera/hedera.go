@@ -149,6 +149,7 @@ func Open(ctx context.Context, o Options) (*Ledger, error) {
 			client.SetLedgerID(*hiero.NewLedgerIDPreviewnet())
 		case "local":
 		default:
+			_ = client.Close()
 			return nil, fmt.Errorf("hedera: unknown network %q", o.Network)
 		}
 	case o.Network == "local":
