@@ -3,6 +3,11 @@
 // TopicMessageSubmitTransaction), reads come from a mirror node's REST API,
 // merged with an in-memory log of this process's own recent writes so that
 // a read right after a write sees it even while the mirror lags.
+//
+// Fees: Receipt.FeeTinybars is the sum of the transactionFee fields of the
+// records (getTxRecordByTxID) of the transactions a write took. On the real
+// network each record query is itself a paid query (the SDK pays it from
+// the operator account); that payment is not included.
 package hedera
 
 import (
