@@ -59,6 +59,15 @@ routes := {
 	"users.limits.check": {"access": "self_or_admin", "class": "api"},
 	"admin.users.get": {"access": "admin", "class": "api"},
 	"admin.backup": {"access": "admin", "class": "api"},
+	"did.resolve": {"access": "public", "class": "did"},
+	"identity.did.get": {"access": "public", "class": "did"},
+	"identity.dids.list": {"access": "jwt", "class": "api"},
+	"identity.dids.create": {"access": "jwt", "class": "api"},
+	"identity.dids.update": {"access": "jwt", "class": "api"},
+	"identity.dids.delete": {"access": "jwt", "class": "api"},
+	"domains.iam.register": {"access": "jwt", "class": "api"},
+	"domains.iam.get": {"access": "public", "class": "did"},
+	"domains.iam.renew": {"access": "jwt", "class": "api"},
 }
 
 default allow := false

@@ -78,6 +78,9 @@ public_routes := {
 	"users.register": "auth",
 	"auth.login": "auth",
 	"auth.refresh": "auth",
+	"did.resolve": "did",
+	"identity.did.get": "did",
+	"domains.iam.get": "did",
 }
 
 test_public_routes_allow_everyone if {
@@ -292,4 +295,26 @@ test_route_table_is_well_formed if {
 
 test_no_valid_until if {
 	not authz.valid_until_ns with input as req("users.me", alice_jwt)
+}
+
+# Identity: a user's own DIDs and names, through a session only (the
+# handler checks that the DID or name is the caller's).
+
+session_routes := [
+	"identity.dids.list",
+	"identity.dids.create",
+	"identity.dids.update",
+	"identity.dids.delete",
+	"domains.iam.register",
+	"domains.iam.renew",
+]
+
+test_identity_routes_need_a_session if {
+	every route in session_routes {
+		allowed(req(route, alice_jwt), "session authenticated", "api")
+		allowed(req(route, admin_jwt), "session authenticated", "api")
+		denied(req(route, anonymous), "authentication required", "api")
+		denied(req(route, forged_admin), "authentication required", "api")
+		denied(req(route, alice_key), "session token required", "api")
+	}
 }

@@ -59,6 +59,26 @@ type Config struct {
 	Limits    limits.Config `yaml:"limits"`
 	Store     Store         `yaml:"store"`
 	Ledger    Ledger        `yaml:"ledger"`
+	DID       DID           `yaml:"did"`
+}
+
+// DID configures DID resolution.
+type DID struct {
+	// CacheMemoryBytes bounds the in-memory tier of the resolution cache.
+	CacheMemoryBytes int64 `yaml:"cache_memory_bytes"`
+	// Cache TTLs per method (hedera, key, web) and for names.
+	CacheTTLHedera time.Duration `yaml:"cache_ttl_hedera"`
+	CacheTTLKey    time.Duration `yaml:"cache_ttl_key"`
+	CacheTTLWeb    time.Duration `yaml:"cache_ttl_web"`
+	CacheTTLNames  time.Duration `yaml:"cache_ttl_names"`
+	// NegativeTTL is how long notFound and invalidDid answers are cached.
+	NegativeTTL time.Duration `yaml:"negative_ttl"`
+	// WebTimeout and WebMaxBytes cap a did:web fetch.
+	WebTimeout  time.Duration `yaml:"web_timeout"`
+	WebMaxBytes int64         `yaml:"web_max_bytes"`
+	// WebAllowPrivate lets did:web reach private and loopback addresses
+	// (tests, private deployments). Off by default.
+	WebAllowPrivate bool `yaml:"web_allow_private"`
 }
 
 // Log configures logging.
@@ -189,6 +209,16 @@ func Default() Config {
 		Limits: limits.DefaultConfig(),
 		Store:  Store{GCInterval: 10 * time.Minute},
 		Ledger: Ledger{Backend: "local"},
+		DID: DID{
+			CacheMemoryBytes: 64 << 20,
+			CacheTTLHedera:   5 * time.Minute,
+			CacheTTLKey:      24 * time.Hour,
+			CacheTTLWeb:      5 * time.Minute,
+			CacheTTLNames:    time.Minute,
+			NegativeTTL:      30 * time.Second,
+			WebTimeout:       5 * time.Second,
+			WebMaxBytes:      256 << 10,
+		},
 	}
 }
 
@@ -393,6 +423,9 @@ func (c *Config) Validate() error {
 		{"auth.access_token_ttl", c.Auth.AccessTokenTTL}, {"auth.refresh_token_ttl", c.Auth.RefreshTokenTTL},
 		{"auth.key_rotation", c.Auth.KeyRotation}, {"policy.reload_interval", c.Policy.ReloadInterval},
 		{"store.gc_interval", c.Store.GCInterval},
+		{"did.cache_ttl_hedera", c.DID.CacheTTLHedera}, {"did.cache_ttl_key", c.DID.CacheTTLKey},
+		{"did.cache_ttl_web", c.DID.CacheTTLWeb}, {"did.cache_ttl_names", c.DID.CacheTTLNames},
+		{"did.negative_ttl", c.DID.NegativeTTL}, {"did.web_timeout", c.DID.WebTimeout},
 	} {
 		if d.v <= 0 {
 			bad(d.key, "must be a positive duration such as 15m, got %v", d.v)
@@ -421,6 +454,12 @@ func (c *Config) Validate() error {
 			bad(r.key+".window", "must be a positive duration, got %v", r.rule.Window)
 		}
 	}
+	if c.DID.CacheMemoryBytes < 0 {
+		bad("did.cache_memory_bytes", "must not be negative")
+	}
+	if c.DID.WebMaxBytes < 1024 {
+		bad("did.web_max_bytes", "must be at least 1024, got %d", c.DID.WebMaxBytes)
+	}
 	if c.Policy.DecisionLogSample < 0 || c.Policy.DecisionLogSample > 1 {
 		bad("policy.decision_log_sample", "must be between 0 and 1, got %v", c.Policy.DecisionLogSample)
 	}
@@ -446,6 +485,9 @@ func (c *Config) Validate() error {
 
 // DBDir is the Badger directory.
 func (c *Config) DBDir() string { return filepath.Join(c.DataDir, "db") }
+
+// LedgerDir holds the embedded local ledger.
+func (c *Config) LedgerDir() string { return filepath.Join(c.DataDir, "ledger") }
 
 // KeysDir holds the sealed signing keys.
 func (c *Config) KeysDir() string { return filepath.Join(c.DataDir, "keys") }

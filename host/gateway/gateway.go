@@ -16,14 +16,24 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ubeu/gateway/host/auth"
 	"github.com/ubeu/gateway/host/config"
+	"github.com/ubeu/gateway/host/did/didkey"
+	"github.com/ubeu/gateway/host/did/didweb"
+	"github.com/ubeu/gateway/host/did/hederadid"
 	"github.com/ubeu/gateway/host/httpapi"
+	"github.com/ubeu/gateway/host/identity"
+	"github.com/ubeu/gateway/host/ledger"
+	"github.com/ubeu/gateway/host/ledger/local"
 	"github.com/ubeu/gateway/host/limits"
 	"github.com/ubeu/gateway/host/metrics"
+	"github.com/ubeu/gateway/host/names"
+	"github.com/ubeu/gateway/host/netguard"
 	"github.com/ubeu/gateway/host/policy"
 	"github.com/ubeu/gateway/host/ratelimit"
+	"github.com/ubeu/gateway/host/resolve"
 	"github.com/ubeu/gateway/host/seal"
 	"github.com/ubeu/gateway/host/store"
 	"github.com/ubeu/gateway/host/store/badgerstore"
@@ -66,14 +76,19 @@ func DeriveKeys(cfg *config.Config, log *slog.Logger) (*Keys, error) {
 
 // Gateway is an assembled, running-ready gatewayd.
 type Gateway struct {
-	Config  *config.Config
-	Logger  *slog.Logger
-	Store   *badgerstore.Store
-	Keyring *auth.Keyring
-	Tokens  *auth.Tokens
-	Policy  *policy.Engine
-	Limiter *ratelimit.Limiter
-	Server  *httpapi.Server
+	Config   *config.Config
+	Logger   *slog.Logger
+	Store    *badgerstore.Store
+	Keyring  *auth.Keyring
+	Tokens   *auth.Tokens
+	Policy   *policy.Engine
+	Limiter  *ratelimit.Limiter
+	Ledger   ledger.Ledger
+	DIDs     *hederadid.Service
+	Identity *identity.Service
+	Names    *names.Registry
+	Resolver *resolve.Resolver
+	Server   *httpapi.Server
 
 	stop chan struct{}
 	done chan struct{}
@@ -129,10 +144,14 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	}
 	g.Limiter = ratelimit.New(ratelimit.Options{MaxKeys: 1_000_000})
 	lim := limits.New(g.Store.Counters(), cfg.Limits)
+	if err := g.openIdentity(cfg, keys, lim, m, reg, log); err != nil {
+		return nil, err
+	}
 
 	g.Server, err = httpapi.New(httpapi.Deps{
 		Config: cfg, Logger: log, Store: g.Store, Backup: g.Store.Backup,
 		Keyring: g.Keyring, Tokens: g.Tokens, Policy: g.Policy, Limits: lim, Limiter: g.Limiter,
+		Identity: g.Identity, Names: g.Names, Resolver: g.Resolver,
 		Registry: reg, Metrics: m, Version: Version,
 	})
 	if err != nil {
@@ -143,6 +162,48 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 	}
 	go g.maintain()
 	return g, nil
+}
+
+// openIdentity opens the ledger, the did:hedera registrar, the .iam name
+// registry and the DID resolver with its edge cache.
+func (g *Gateway) openIdentity(cfg *config.Config, keys *Keys, lim *limits.Service, m *metrics.Metrics, reg prometheus.Registerer, log *slog.Logger) error {
+	l, err := local.Open(local.Options{Dir: cfg.LedgerDir(), Sealer: keys.Sealer, Logger: log})
+	if err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	g.Ledger = l
+	g.DIDs, err = hederadid.New(hederadid.Options{Ledger: l, Keys: hederadid.NewKeys(g.Store.KV(), keys.Sealer), Logger: log})
+	if err != nil {
+		return err
+	}
+	g.Names = names.New(g.Store.KV(), l, nil)
+	web := &netguard.Policy{AllowPrivate: cfg.DID.WebAllowPrivate, MaxBodyBytes: cfg.DID.WebMaxBytes, Timeout: cfg.DID.WebTimeout}
+	g.Resolver = resolve.New(resolve.Options{
+		Methods: map[string]resolve.MethodResolver{
+			"hedera": g.DIDs,
+			"key":    &didkey.Resolver{},
+			"web":    didweb.New(didweb.Options{Policy: web, MaxBytes: cfg.DID.WebMaxBytes, Timeout: cfg.DID.WebTimeout}),
+		},
+		Names: map[string]resolve.NameResolver{"iam": g.Names},
+		Cache: resolve.CacheConfig{
+			MaxMemoryBytes: cfg.DID.CacheMemoryBytes,
+			Store:          g.Store.Cache(),
+			TTL: map[string]time.Duration{"hedera": cfg.DID.CacheTTLHedera, "key": cfg.DID.CacheTTLKey,
+				"web": cfg.DID.CacheTTLWeb, resolve.NameMethod: cfg.DID.CacheTTLNames},
+			NegativeTTL: cfg.DID.NegativeTTL,
+		},
+		Registerer: reg,
+		Logger:     log,
+	})
+	g.Identity = identity.New(identity.Options{
+		KV: g.Store.KV(), DIDs: g.DIDs, Limits: lim, Metrics: m,
+		OnChange: func(ctx context.Context, d string) {
+			if err := g.Resolver.Invalidate(ctx, d); err != nil {
+				log.Warn("DID cache invalidation failed", "did", d, "err", err)
+			}
+		},
+	})
+	return nil
 }
 
 // maintain rotates the signing key when it is due.
@@ -241,6 +302,12 @@ func (g *Gateway) closeParts() error {
 	}
 	if g.Limiter != nil {
 		g.Limiter.Close()
+	}
+	if g.Resolver != nil {
+		g.Resolver.Close()
+	}
+	if g.Ledger != nil {
+		errs = append(errs, g.Ledger.Close())
 	}
 	if g.Store != nil {
 		errs = append(errs, g.Store.Close())

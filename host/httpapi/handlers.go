@@ -13,6 +13,7 @@ import (
 
 	"github.com/ubeu/gateway/host/auth"
 	"github.com/ubeu/gateway/host/limits"
+	"github.com/ubeu/gateway/host/names"
 	"github.com/ubeu/gateway/host/store"
 )
 
@@ -33,6 +34,7 @@ func (s *Server) routes() {
 	r.add("POST", "/api/v1/users/{userId}/limits/check", "users.limits.check", s.limitsCheck)
 	r.add("GET", "/api/v1/admin/users/{userId}", "admin.users.get", s.adminUserGet)
 	r.add("GET", "/api/v1/admin/backup", "admin.backup", s.adminBackup)
+	s.identityRoutes()
 }
 
 func (s *Server) healthz(c *Ctx) error {
@@ -80,6 +82,8 @@ func (s *Server) jwks(c *Ctx) error {
 // sessionToken as an OAuth-style token pair.
 type tokenResponse struct {
 	UserID       string `json:"userId"`
+	DID          string `json:"did,omitempty"`
+	DomainAlias  string `json:"domainAlias,omitempty"`
 	AccessToken  string `json:"accessToken"`
 	RefreshToken string `json:"refreshToken"`
 	TokenType    string `json:"tokenType"`
@@ -91,6 +95,7 @@ type credentials struct {
 	Email            string `json:"email"`
 	Password         string `json:"password"`
 	SubscriptionTier string `json:"subscriptionTier,omitempty"`
+	DomainAlias      string `json:"domainAlias,omitempty"` // register only: a .iam name
 }
 
 // normaliseEmail validates an address (RFC 5322 addr-spec, no display
@@ -129,6 +134,11 @@ func (s *Server) register(c *Ctx) error {
 	if tier != "individual" {
 		return errField("subscriptionTier", "must be individual (enterprises register at /api/v1/enterprises/register)")
 	}
+	if req.DomainAlias != "" {
+		if _, err := names.Normalise(req.DomainAlias); err != nil {
+			return namesError(err)
+		}
+	}
 	if err := auth.CheckPassword(req.Password, email); err != nil {
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeUnprocessable, Message: "password rejected: " + err.Error(),
 			Details: map[string]any{"field": "password", "problem": err.Error()}}
@@ -143,6 +153,13 @@ func (s *Server) register(c *Ctx) error {
 	now := s.Now()
 	u := &store.User{ID: uuid.NewString(), Email: email, PasswordHash: hash, Roles: []string{store.RoleUser},
 		Tier: tier, Status: "active", CreatedAt: now, UpdatedAt: now, LastLoginAt: now}
+	// The identity first: a user record never exists without its DID. (If
+	// the user record then loses a race on the e-mail, the new topic and
+	// DID stay unused.)
+	prof, _, err := s.Identity.CreatePrimary(c, u.ID, u.Tier)
+	if err != nil {
+		return identityError(err)
+	}
 	if err := s.Store.Users().Create(c, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: "an account with this e-mail already exists", Details: map[string]any{"field": "email"}}
@@ -158,6 +175,17 @@ func (s *Server) register(c *Ctx) error {
 		return err
 	}
 	resp.Limits = usage.Limits
+	resp.DID = prof.DID
+	if req.DomainAlias != "" {
+		n, err := s.registerName(c, u.ID, u.Tier, req.DomainAlias, prof.DID)
+		if err != nil {
+			// The account exists: report the name problem without failing
+			// the registration.
+			s.Logger.Warn("registration: name not registered", "requestId", c.RequestID, "err", err)
+		} else {
+			resp.DomainAlias = n.Name
+		}
+	}
 	c.Response.Header.Set("Location", "/api/v1/users/me")
 	return c.JSON(http.StatusCreated, resp)
 }

@@ -33,6 +33,9 @@ import (
 
 	"github.com/ubeu/gateway/host/auth"
 	"github.com/ubeu/gateway/host/config"
+	"github.com/ubeu/gateway/host/identity"
+	"github.com/ubeu/gateway/host/names"
+	"github.com/ubeu/gateway/host/resolve"
 	"github.com/ubeu/gateway/host/limits"
 	"github.com/ubeu/gateway/host/metrics"
 	"github.com/ubeu/gateway/host/policy"
@@ -51,6 +54,9 @@ type Deps struct {
 	Policy   *policy.Engine
 	Limits   *limits.Service
 	Limiter  *ratelimit.Limiter
+	Identity *identity.Service
+	Names    *names.Registry
+	Resolver *resolve.Resolver
 	Registry *prometheus.Registry
 	Metrics  *metrics.Metrics
 	Version  string
