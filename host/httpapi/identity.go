@@ -305,4 +305,3 @@ func (s *Server) iamRenew(c *Ctx) error {
 	}
 	return c.JSON(http.StatusOK, n)
 }
-

@@ -34,12 +34,12 @@ import (
 	"github.com/ubeu/gateway/host/auth"
 	"github.com/ubeu/gateway/host/config"
 	"github.com/ubeu/gateway/host/identity"
-	"github.com/ubeu/gateway/host/names"
-	"github.com/ubeu/gateway/host/resolve"
 	"github.com/ubeu/gateway/host/limits"
 	"github.com/ubeu/gateway/host/metrics"
+	"github.com/ubeu/gateway/host/names"
 	"github.com/ubeu/gateway/host/policy"
 	"github.com/ubeu/gateway/host/ratelimit"
+	"github.com/ubeu/gateway/host/resolve"
 	"github.com/ubeu/gateway/host/store"
 )
 
