@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ubeu/gateway/host/did"
 	"github.com/ubeu/gateway/host/ledger"
 	"github.com/ubeu/gateway/host/store"
 )
@@ -270,14 +271,20 @@ func (r *Registry) Get(ctx context.Context, name string) (*Name, error) {
 	return n, err
 }
 
-// ResolveName answers the DID of an active name's owner.
+// ResolveName answers the DID of an active name's owner, for DID
+// resolution: its errors are DID Resolution errors (invalidDid, notFound).
 func (r *Registry) ResolveName(ctx context.Context, name string) (string, error) {
 	n, err := r.Get(ctx, name)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrInvalid):
+		return "", did.Errorf(did.CodeInvalidDID, "%v", err)
+	case errors.Is(err, ErrNotFound):
+		return "", did.Errorf(did.CodeNotFound, "%s is not registered", name)
+	case err != nil:
 		return "", err
 	}
 	if n.Status != "active" {
-		return "", ErrNotFound
+		return "", did.Errorf(did.CodeNotFound, "%s has expired", name)
 	}
 	return n.DID, nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ubeu/gateway/host/did"
 	"github.com/ubeu/gateway/host/ledger/local"
 	"github.com/ubeu/gateway/host/seal"
 	"github.com/ubeu/gateway/host/store/badgerstore"
@@ -109,7 +110,7 @@ func TestExpiryAndRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.add(Term + time.Hour) // expired, in grace
-	if _, err := r.ResolveName(ctx, "bob.iam"); !errors.Is(err, ErrNotFound) {
+	if _, err := r.ResolveName(ctx, "bob.iam"); !errors.Is(err, did.ErrNotFound) {
 		t.Fatalf("expired name resolves: %v", err)
 	}
 	if _, err := r.Register(ctx, "bob.iam", "u2", "did:2"); !errors.Is(err, ErrTaken) {

@@ -1,0 +1,203 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+type registered struct {
+	session
+	DID         string `json:"did"`
+	DomainAlias string `json:"domainAlias"`
+}
+
+func (tg *testGateway) registerFull(body map[string]string) registered {
+	tg.t.Helper()
+	r := tg.do("POST", "/api/v1/users/register", body)
+	if r.status != http.StatusCreated {
+		tg.t.Fatalf("register: %d %s", r.status, r.body)
+	}
+	var out registered
+	json.Unmarshal(r.body, &out)
+	return out
+}
+
+func TestRegistrationCreatesAResolvableDID(t *testing.T) {
+	tg := startGateway(t, testConfig(t))
+	u := tg.registerFull(map[string]string{"email": "dee@example.com", "password": goodPassword, "domainAlias": "dee.iam"})
+	if !strings.HasPrefix(u.DID, "did:hedera:local:z") || u.DomainAlias != "dee.iam" {
+		t.Fatalf("registration answer: %+v", u)
+	}
+
+	// Universal Resolver shape, default representation.
+	r := tg.do("GET", "/1.0/identifiers/"+u.DID, nil)
+	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "application/did-resolution") {
+		t.Fatalf("resolve: %d %s %s", r.status, r.header.Get("Content-Type"), r.body)
+	}
+	var res struct {
+		DIDDocument struct {
+			ID          string   `json:"id"`
+			AlsoKnownAs []string `json:"alsoKnownAs"`
+		} `json:"didDocument"`
+		Meta struct {
+			ContentType string `json:"contentType"`
+		} `json:"didResolutionMetadata"`
+		DocMeta struct {
+			Created   string `json:"created"`
+			VersionID string `json:"versionId"`
+		} `json:"didDocumentMetadata"`
+	}
+	if err := json.Unmarshal(r.body, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.DIDDocument.ID != u.DID || res.DocMeta.Created == "" || res.DocMeta.VersionID == "" {
+		t.Fatalf("resolution %s", r.body)
+	}
+	if len(res.DIDDocument.AlsoKnownAs) != 1 || !strings.Contains(res.DIDDocument.AlsoKnownAs[0], "dee.iam") {
+		t.Fatalf("alsoKnownAs lacks the .iam name: %s", r.body)
+	}
+	// A second read comes from the edge cache.
+	if r2 := tg.do("GET", "/1.0/identifiers/"+u.DID, nil); r2.header.Get("X-Cache") == "" {
+		t.Fatalf("not served from the cache: %v", r2.header)
+	}
+	// Content negotiation.
+	for accept, ct := range map[string]string{
+		"application/did+json":    "application/did+json",
+		"application/did+ld+json": "application/did+ld+json",
+		`application/ld+json;profile="https://w3id.org/did-resolution"`: "application/ld+json",
+	} {
+		r := tg.do("GET", "/1.0/identifiers/"+u.DID, nil, "Accept", accept)
+		if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), ct) {
+			t.Errorf("Accept %s: %d %s", accept, r.status, r.header.Get("Content-Type"))
+		}
+	}
+	if r := tg.do("GET", "/1.0/identifiers/"+u.DID, nil, "Accept", "text/html"); r.status != 406 {
+		t.Fatalf("text/html: %d", r.status)
+	}
+	// The name resolves to the DID.
+	r = tg.do("GET", "/1.0/identifiers/dee.iam", nil, "Accept", "application/did+json")
+	if r.status != 200 || !strings.Contains(string(r.body), u.DID) {
+		t.Fatalf("name resolution: %d %s", r.status, r.body)
+	}
+	// The design's document endpoint.
+	r = tg.do("GET", "/api/v1/identity/did/"+u.DID, nil)
+	if r.status != 200 || r.json(t)["id"] != u.DID {
+		t.Fatalf("identity/did: %d %s", r.status, r.body)
+	}
+}
+
+func TestResolutionErrors(t *testing.T) {
+	tg := startGateway(t, testConfig(t))
+	cases := map[string]int{
+		"not-a-did":                   400,
+		"did:example:123":             501,
+		"did:hedera:local:zQ3s_0.0.1": 400,
+		"did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK": 200,
+		"did:key:zBAD": 400,
+		"nobody.iam":   404,
+		"did:hedera:mainnet:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK_0.0.5": 0,
+	}
+	for in, want := range cases {
+		r := tg.do("GET", "/1.0/identifiers/"+url.PathEscape(in), nil)
+		if want == 0 {
+			if r.status < 400 {
+				t.Errorf("%s: %d, want an error", in, r.status)
+			}
+			continue
+		}
+		if r.status != want {
+			t.Errorf("%s: %d, want %d: %s", in, r.status, want, r.body)
+		}
+		if want >= 400 {
+			var res struct {
+				Meta struct{ Error string } `json:"didResolutionMetadata"`
+			}
+			if json.Unmarshal(r.body, &res); res.Meta.Error == "" {
+				t.Errorf("%s: no error in the resolution metadata: %s", in, r.body)
+			}
+		}
+	}
+	wantError(t, tg.do("GET", "/api/v1/identity/did/not-a-did", nil), 400, "VALIDATION_ERROR")
+}
+
+func TestDIDProfilesAndUpdates(t *testing.T) {
+	tg := startGateway(t, testConfig(t))
+	u := tg.registerFull(map[string]string{"email": "eve@example.com", "password": goodPassword})
+	other := tg.registerFull(map[string]string{"email": "fay@example.com", "password": goodPassword})
+	auth := bearer(u.AccessToken)
+
+	r := tg.do("POST", "/api/v1/identity/dids", map[string]any{"profile": "professional",
+		"services": []map[string]any{{"id": "#vcs", "type": "LinkedDomains", "serviceEndpoint": "https://eve.example.com"}}}, auth...)
+	if r.status != 201 {
+		t.Fatalf("create profile: %d %s", r.status, r.body)
+	}
+	second := r.json(t)["did"].(string)
+	// Two profiles is the limit.
+	m := wantError(t, tg.do("POST", "/api/v1/identity/dids", map[string]any{"profile": "third"}, auth...), 429, "LIMIT_EXCEEDED")
+	if d, _ := m["details"].(map[string]any); d["limit"] == nil || d["used"] == nil {
+		t.Fatalf("limit details %v", m["details"])
+	}
+	r = tg.do("GET", "/api/v1/identity/dids", nil, auth...)
+	if r.status != 200 || strings.Count(string(r.body), "did:hedera:") != 2 {
+		t.Fatalf("list: %d %s", r.status, r.body)
+	}
+	// Update, seen at once through the cache.
+	tg.do("GET", "/1.0/identifiers/"+second, nil)
+	r = tg.do("PATCH", "/api/v1/identity/dids/"+second, map[string]any{"addServices": []map[string]any{{"id": "#hub", "type": "DIDCommMessaging", "serviceEndpoint": "https://hub.example.com"}}}, auth...)
+	if r.status != 200 {
+		t.Fatalf("update: %d %s", r.status, r.body)
+	}
+	r = tg.do("GET", "/1.0/identifiers/"+second, nil, "Accept", "application/did+json")
+	if !strings.Contains(string(r.body), "hub.example.com") {
+		t.Fatalf("update not visible: %s", r.body)
+	}
+	// Someone else's DID.
+	wantError(t, tg.do("PATCH", "/api/v1/identity/dids/"+second, map[string]any{"rotateKey": true}, bearer(other.AccessToken)...), 403, "FORBIDDEN")
+	wantError(t, tg.do("DELETE", "/api/v1/identity/dids/"+second, nil, bearer(other.AccessToken)...), 403, "FORBIDDEN")
+	wantError(t, tg.do("PATCH", "/api/v1/identity/dids/"+second, map[string]any{}, auth...), 400, "VALIDATION_ERROR")
+	// The primary cannot be deactivated; the second can, and then answers 410.
+	wantError(t, tg.do("DELETE", "/api/v1/identity/dids/"+u.DID, nil, auth...), 409, "CONFLICT")
+	if r := tg.do("DELETE", "/api/v1/identity/dids/"+second, nil, auth...); r.status != 204 {
+		t.Fatalf("deactivate: %d %s", r.status, r.body)
+	}
+	r = tg.do("GET", "/1.0/identifiers/"+second, nil)
+	if r.status != 410 || !strings.Contains(string(r.body), `"deactivated":true`) {
+		t.Fatalf("deactivated DID: %d %s", r.status, r.body)
+	}
+	// The slot came back.
+	if r := tg.do("POST", "/api/v1/identity/dids", map[string]any{"profile": "again"}, auth...); r.status != 201 {
+		t.Fatalf("profile after deactivation: %d %s", r.status, r.body)
+	}
+}
+
+func TestIAMNames(t *testing.T) {
+	tg := startGateway(t, testConfig(t))
+	u := tg.registerFull(map[string]string{"email": "gus@example.com", "password": goodPassword})
+	v := tg.registerFull(map[string]string{"email": "hal@example.com", "password": goodPassword})
+	r := tg.do("POST", "/api/v1/domains/iam", map[string]string{"domainName": "Gus.iam"}, bearer(u.AccessToken)...)
+	if r.status != 201 {
+		t.Fatalf("register name: %d %s", r.status, r.body)
+	}
+	n := r.json(t)
+	if n["domainName"] != "gus.iam" || n["did"] != u.DID || n["expiresAt"] == nil || n["transactionId"] == "" {
+		t.Fatalf("name %s", r.body)
+	}
+	wantError(t, tg.do("POST", "/api/v1/domains/iam", map[string]string{"domainName": "gus.iam"}, bearer(v.AccessToken)...), 409, "CONFLICT")
+	wantError(t, tg.do("POST", "/api/v1/domains/iam", map[string]string{"domainName": "second.iam"}, bearer(u.AccessToken)...), 429, "LIMIT_EXCEEDED")
+	wantError(t, tg.do("POST", "/api/v1/domains/iam", map[string]string{"domainName": "bad name.iam"}, bearer(v.AccessToken)...), 400, "VALIDATION_ERROR")
+	wantError(t, tg.do("POST", "/api/v1/domains/iam", map[string]string{"domainName": "x.com"}, bearer(v.AccessToken)...), 400, "VALIDATION_ERROR")
+	wantError(t, tg.do("POST", "/api/v1/domains/iam/gus.iam/renew", nil, bearer(u.AccessToken)...), 409, "RENEWAL_NOT_OPEN")
+	wantError(t, tg.do("POST", "/api/v1/domains/iam/gus.iam/renew", nil, bearer(v.AccessToken)...), 403, "FORBIDDEN")
+	r = tg.do("GET", "/api/v1/domains/iam/gus.iam", nil)
+	if r.status != 200 || r.json(t)["status"] != "active" {
+		t.Fatalf("get name: %d %s", r.status, r.body)
+	}
+	wantError(t, tg.do("GET", "/api/v1/domains/iam/nobody.iam", nil), 404, "NOT_FOUND")
+	r = tg.do("GET", "/1.0/identifiers/gus.iam", nil, "Accept", "application/did+json")
+	if r.status != 200 || r.json(t)["id"] != u.DID {
+		t.Fatalf("gus.iam: %d %s", r.status, r.body)
+	}
+}
