@@ -153,7 +153,10 @@ func TestCreateResolveReadYourWrites(t *testing.T) {
 	if string(a) != string(b) {
 		t.Fatalf("cached and fresh differ:\n%s\n%s", a, b)
 	}
-	if len(svc.topic(topic).pending) != 0 {
+	tc := svc.acquire(topic)
+	n := len(tc.pending)
+	svc.release(tc)
+	if n != 0 {
 		t.Fatal("pending writes not dropped once the ledger showed them")
 	}
 	if r, err := keys.Record(ctx, d); err != nil || r.Current != d[len("did:hedera:local:"):strings.Index(d, "_")] {

@@ -136,11 +136,22 @@ func marshal(v any) ([]byte, error) {
 }
 
 // parsed is a decoded DID message whose signature has not been checked yet.
+//
+// It remembers the last signature check (the key and its result) and the
+// decoded event, so that a replay can verify messages in parallel ahead of
+// applying them in order. A parsed is not safe for concurrent use: one
+// goroutine at a time may call verify or event.
 type parsed struct {
 	raw     []byte // the exact bytes of the "message" member
 	sig     []byte
 	msg     Message
 	created time.Time
+
+	vkey ed25519.PublicKey // key of the last verify, nil if none
+	vok  bool              // its result
+
+	ev    *Event // decoded event, once evErr or ev is set
+	evErr error
 }
 
 var errMalformed = errors.New("hederadid: malformed DID message")
@@ -177,14 +188,31 @@ func parseEnvelope(b []byte) (*parsed, error) {
 	return p, nil
 }
 
-// verify checks the signature with key over the raw message bytes.
+// verify checks the signature with key over the raw message bytes. The
+// result for the last key checked is remembered.
 func (p *parsed) verify(key ed25519.PublicKey) bool {
-	return len(key) == ed25519.PublicKeySize && ed25519.Verify(key, p.raw, p.sig)
+	if len(key) != ed25519.PublicKeySize {
+		return false
+	}
+	if p.vkey != nil && p.vkey.Equal(key) {
+		return p.vok
+	}
+	p.vok = ed25519.Verify(key, p.raw, p.sig)
+	p.vkey = key
+	return p.vok
 }
 
 // event decodes the base64 event payload; exactly one member must be set.
+// The result is remembered. The Event must not be modified.
 func (p *parsed) event() (*Event, error) {
-	b, err := base64.StdEncoding.DecodeString(p.msg.Event)
+	if p.ev == nil && p.evErr == nil {
+		p.ev, p.evErr = decodeEvent(p.msg.Event)
+	}
+	return p.ev, p.evErr
+}
+
+func decodeEvent(s string) (*Event, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: event is not base64", errMalformed)
 	}

@@ -28,6 +28,11 @@ type State struct {
 	Updated   time.Time // consensus time of the last applied message
 	VersionID string    // consensus timestamp "seconds.nanos" of the last applied message
 	Sequence  uint64    // topic sequence number of the last applied message
+
+	// NextUpdate and NextVersionID describe the next applied message after
+	// a versioned replay's cut (zero if none, or without a cut).
+	NextUpdate    time.Time
+	NextVersionID string
 }
 
 // newState returns the empty state of a DID, whose messages must first be
@@ -322,7 +327,10 @@ func (s *State) Document() *did.Document {
 
 // Metadata returns the DID document metadata of the state.
 func (s *State) Metadata() did.Metadata {
-	return did.Metadata{Created: s.Created, Updated: s.Updated, Deactivated: s.deactivated, VersionID: s.VersionID}
+	return did.Metadata{
+		Created: s.Created, Updated: s.Updated, Deactivated: s.deactivated, VersionID: s.VersionID,
+		NextUpdate: s.NextUpdate, NextVersionID: s.NextVersionID,
+	}
 }
 
 // Cut limits a replay for versioned resolution (DID Resolution §4.1
@@ -336,21 +344,82 @@ type Cut struct {
 // one DID. Messages for other DIDs of the topic, malformed, forged or
 // inapplicable messages are skipped. With a cut, replay stops after the
 // last message at or before VersionTime, or after the applied message whose
-// versionId is VersionID (found reports whether it was met).
+// versionId is VersionID (found reports whether it was met); the state's
+// NextUpdate and NextVersionID then name the next message applied after the
+// cut, if any.
+//
+// Signatures are checked in parallel ahead of the fold (see prepare); the
+// result is the same as applying the messages one by one.
 func Replay(id ID, msgs []ledger.Message, cut Cut) (st *State, found bool) {
 	st = newState(id)
-	for i := range msgs {
-		m := &msgs[i]
-		if cut.VersionTime != nil && m.ConsensusTime.After(*cut.VersionTime) {
+	d := st.DID
+	limit := len(msgs)
+	switch {
+	case cut.VersionTime != nil:
+		if i := slices.IndexFunc(msgs, func(m ledger.Message) bool { return m.ConsensusTime.After(*cut.VersionTime) }); i >= 0 {
+			limit = i
+		}
+	case cut.VersionID != "":
+		// Only a message with that consensus time can end the replay
+		// early, so signatures need checking up to the last such message.
+		for i := len(msgs) - 1; i >= 0; i-- {
+			if VersionID(msgs[i].ConsensusTime) == cut.VersionID {
+				limit = i + 1
+				break
+			}
+		}
+	}
+	ps := prepare(msgs[:limit], func(_ *ledger.Message, p *parsed) ed25519.PublicKey {
+		if p.msg.DID == d {
+			return id.PublicKey
+		}
+		return nil
+	})
+	found = cut.VersionID == ""
+	stop := limit // index after the last message considered
+	for i := range limit {
+		key := st.ownerKey
+		if !st.apply(&msgs[i], ps[i]) {
+			continue
+		}
+		if !st.ownerKey.Equal(key) {
+			reverify(ps, i+1, d, st.ownerKey)
+		}
+		if cut.VersionID != "" && st.VersionID == cut.VersionID {
+			found, stop = true, i+1
 			break
 		}
-		p, err := parseEnvelope(m.Contents)
+	}
+	switch {
+	case cut.VersionID != "" && !found && cut.VersionTime == nil:
+		// Not met: the answer is "not found", but the state is still the
+		// one of the whole topic, as a one-by-one replay leaves it.
+		for i := limit; i < len(msgs); i++ {
+			if p, err := parseEnvelope(msgs[i].Contents); err == nil {
+				st.apply(&msgs[i], p)
+			}
+		}
+	case found && (cut.VersionTime != nil || cut.VersionID != ""):
+		st.findNext(msgs[stop:])
+	}
+	return st, found
+}
+
+// findNext sets NextUpdate and NextVersionID from the first of msgs that
+// would apply after the state.
+func (s *State) findNext(msgs []ledger.Message) {
+	if !s.Exists() || s.deactivated {
+		return
+	}
+	c := s.clone()
+	for i := range msgs {
+		p, err := parseEnvelope(msgs[i].Contents)
 		if err != nil {
 			continue
 		}
-		if st.apply(m, p) && cut.VersionID != "" && st.VersionID == cut.VersionID {
-			return st, true
+		if c.apply(&msgs[i], p) {
+			s.NextUpdate, s.NextVersionID = c.Updated, c.VersionID
+			return
 		}
 	}
-	return st, cut.VersionID == ""
 }

@@ -1,6 +1,7 @@
 package hederadid
 
 import (
+	"container/list"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -18,12 +19,22 @@ import (
 // pageSize is the number of messages read per ledger call.
 const pageSize = 500
 
+// DefaultMaxCachedDIDs is the default bound of the folded-state cache.
+const DefaultMaxCachedDIDs = 100_000
+
 // Options configures a Service.
 type Options struct {
 	Ledger ledger.Ledger
 	Keys   *Keys
 	Logger *slog.Logger     // slog.Default() if nil
 	Now    func() time.Time // time.Now if nil
+	// MaxCachedDIDs bounds the folded-state cache, in DIDs
+	// (DefaultMaxCachedDIDs if 0). The cache keeps whole topics: the least
+	// recently used topics are dropped when the DIDs of all cached topics
+	// exceed the bound, and are read again from the ledger when next
+	// needed. A topic in use is never dropped, so a single topic with more
+	// DIDs than the bound is kept while it is being used.
+	MaxCachedDIDs int
 }
 
 // Service is the did:hedera registrar and resolver of one ledger. It
@@ -35,20 +46,37 @@ type Options struct {
 // answer as soon as their receipt comes back, so a DID created or updated a
 // moment ago resolves even if the ledger's read side lags.
 type Service struct {
-	l    ledger.Ledger
-	keys *Keys
-	log  *slog.Logger
-	now  func() time.Time
+	l       ledger.Ledger
+	keys    *Keys
+	log     *slog.Logger
+	now     func() time.Time
+	maxDIDs int
 
 	mu     sync.Mutex
 	topics map[string]*topicCache
+	lru    list.List // of *topicCache, most recently used first
+	cached int       // sum of the size of the cached topics
 }
 
 type topicCache struct {
+	id string
+
+	// Guarded by Service.mu.
+	elem     *list.Element // in Service.lru
+	users    int           // acquired and not yet released
+	size     int           // DIDs held, as of the last release
+	npending int           // pending writes, as of the last release
+
 	mu      sync.Mutex // serialises refreshes and writes of the topic
 	last    time.Time  // consensus time of the last ledger message folded
 	dids    map[string]*State
-	pending []ledger.Message // own writes not yet seen through Messages
+	pending []pendingMsg // own writes not yet seen through Messages
+}
+
+// pendingMsg is a message this gateway wrote, parsed once.
+type pendingMsg struct {
+	m ledger.Message
+	p *parsed
 }
 
 var _ did.Resolver = (*Service)(nil)
@@ -64,7 +92,10 @@ func New(o Options) (*Service, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{l: o.Ledger, keys: o.Keys, log: o.Logger, now: o.Now, topics: make(map[string]*topicCache)}, nil
+	if o.MaxCachedDIDs <= 0 {
+		o.MaxCachedDIDs = DefaultMaxCachedDIDs
+	}
+	return &Service{l: o.Ledger, keys: o.Keys, log: o.Logger, now: o.Now, maxDIDs: o.MaxCachedDIDs, topics: make(map[string]*topicCache)}, nil
 }
 
 // CreateTopic creates a DID topic (writable only by the gateway's operator
@@ -127,9 +158,8 @@ func (s *Service) Create(ctx context.Context, topicID string, o CreateOptions) (
 	if err := s.keys.SetCurrent(ctx, didStr, pub, s.now()); err != nil {
 		return "", nil, err
 	}
-	tc := s.topic(topicID)
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
+	tc := s.acquire(topicID)
+	defer s.release(tc)
 	for _, e := range evs {
 		if err := s.submit(ctx, tc, topicID, priv, e.op, didStr, e.ev); err != nil {
 			return "", nil, err
@@ -176,7 +206,7 @@ func (s *Service) Update(ctx context.Context, didStr string, u Update) (*did.Doc
 	if err != nil {
 		return nil, err
 	}
-	defer tc.mu.Unlock()
+	defer s.release(tc)
 	for _, rid := range u.RemoveServiceIDs {
 		rid = absID(didStr, rid)
 		if !slices.ContainsFunc(st.services, func(x did.Service) bool { return x.ID == rid }) {
@@ -241,7 +271,7 @@ func (s *Service) Deactivate(ctx context.Context, didStr string) error {
 	if err != nil {
 		return err
 	}
-	defer tc.mu.Unlock()
+	defer s.release(tc)
 	if err := s.submit(ctx, tc, id.TopicID, priv, OpDelete, didStr, Event{DIDDeactivate: &DeactivateEvent{ID: didStr}}); err != nil {
 		return err
 	}
@@ -249,15 +279,14 @@ func (s *Service) Deactivate(ctx context.Context, didStr string) error {
 	return nil
 }
 
-// writable resolves a DID for writing: it returns with the topic locked
-// (the caller unlocks) and the private key of the current owner.
+// writable resolves a DID for writing: it returns with the topic acquired
+// (the caller releases it) and the private key of the current owner.
 func (s *Service) writable(ctx context.Context, didStr string) (ID, *topicCache, *State, ed25519.PrivateKey, error) {
 	id, err := s.parse(didStr)
 	if err != nil {
 		return ID{}, nil, nil, nil, err
 	}
-	tc := s.topic(id.TopicID)
-	tc.mu.Lock()
+	tc := s.acquire(id.TopicID)
 	st, err := s.current(ctx, tc, id)
 	if err == nil && (!st.Exists() || st.Deactivated()) {
 		err = did.Errorf(did.CodeNotFound, "%s does not exist or is deactivated", didStr)
@@ -270,7 +299,7 @@ func (s *Service) writable(ctx context.Context, didStr string) (ID, *topicCache,
 		}
 	}
 	if err != nil {
-		tc.mu.Unlock()
+		s.release(tc)
 		return ID{}, nil, nil, nil, err
 	}
 	return id, tc, st, priv, nil
@@ -287,19 +316,56 @@ func (s *Service) submit(ctx context.Context, tc *topicCache, topicID string, pr
 	if err != nil {
 		return fmt.Errorf("hederadid: submit %s: %w", op, err)
 	}
-	tc.pending = append(tc.pending, ledger.Message{TopicID: topicID, Sequence: r.Sequence, ConsensusTime: r.ConsensusTime, RunningHash: r.RunningHash, Contents: b, TransactionID: r.TransactionID})
+	p, err := parseEnvelope(b)
+	if err != nil {
+		return fmt.Errorf("hederadid: own message: %w", err)
+	}
+	tc.pending = append(tc.pending, pendingMsg{
+		m: ledger.Message{TopicID: topicID, Sequence: r.Sequence, ConsensusTime: r.ConsensusTime, RunningHash: r.RunningHash, Contents: b, TransactionID: r.TransactionID},
+		p: p,
+	})
 	return nil
 }
 
-func (s *Service) topic(topicID string) *topicCache {
+// acquire returns the cache of a topic, locked; the caller must release
+// it.
+func (s *Service) acquire(topicID string) *topicCache {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	tc := s.topics[topicID]
 	if tc == nil {
-		tc = &topicCache{dids: make(map[string]*State)}
+		tc = &topicCache{id: topicID, dids: make(map[string]*State)}
 		s.topics[topicID] = tc
+		tc.elem = s.lru.PushFront(tc)
+	} else {
+		s.lru.MoveToFront(tc.elem)
 	}
+	tc.users++
+	s.mu.Unlock()
+	tc.mu.Lock()
 	return tc
+}
+
+// release unlocks a topic cache from acquire, records its size and drops
+// least recently used topics while the cache holds more than its bound.
+// Topics in use or with pending writes are kept.
+func (s *Service) release(tc *topicCache) {
+	// Lock order: topicCache.mu, then Service.mu (acquire never holds both).
+	s.mu.Lock()
+	tc.users--
+	s.cached += len(tc.dids) - tc.size
+	tc.size, tc.npending = len(tc.dids), len(tc.pending)
+	for e := s.lru.Back(); e != nil && s.cached > s.maxDIDs; {
+		old := e.Value.(*topicCache)
+		e = e.Prev()
+		if old.users > 0 || old.npending > 0 {
+			continue
+		}
+		s.lru.Remove(old.elem)
+		delete(s.topics, old.id)
+		s.cached -= old.size
+	}
+	s.mu.Unlock()
+	tc.mu.Unlock()
 }
 
 func (s *Service) parse(didStr string) (ID, error) {
@@ -322,18 +388,14 @@ func (s *Service) current(ctx context.Context, tc *topicCache, id ID) (*State, e
 		if err != nil {
 			return nil, ledgerError(err)
 		}
-		for i := range msgs {
-			m := &msgs[i]
-			tc.fold(m)
-			tc.last = m.ConsensusTime
-		}
+		tc.foldAll(msgs)
 		if len(msgs) < pageSize {
 			break
 		}
 	}
 	// Drop pending writes the ledger has now shown (consensus order is
 	// total, so everything at or before tc.last has been read).
-	tc.pending = slices.DeleteFunc(tc.pending, func(m ledger.Message) bool { return !m.ConsensusTime.After(tc.last) })
+	tc.pending = slices.DeleteFunc(tc.pending, func(pm pendingMsg) bool { return !pm.m.ConsensusTime.After(tc.last) })
 	didStr := id.String()
 	st := tc.dids[didStr]
 	if st == nil {
@@ -342,20 +404,47 @@ func (s *Service) current(ctx context.Context, tc *topicCache, id ID) (*State, e
 	if len(tc.pending) > 0 {
 		st = st.clone()
 		for i := range tc.pending {
-			if p, err := parseEnvelope(tc.pending[i].Contents); err == nil {
-				st.apply(&tc.pending[i], p)
-			}
+			st.apply(&tc.pending[i].m, tc.pending[i].p)
 		}
 	}
 	return st, nil
 }
 
-// fold applies a ledger message to the state of the DID it names, creating
-// the state on a valid DIDOwner create for a DID of this topic.
-func (tc *topicCache) fold(m *ledger.Message) {
-	p, err := parseEnvelope(m.Contents)
-	if err != nil {
+// foldAll folds ledger messages, in consensus order, into the topic's
+// states. Signatures are checked in parallel first, each against the owner
+// key its DID has when the batch starts; after a DIDOwner update the DID's
+// later messages are checked again against the new key (see prepare).
+func (tc *topicCache) foldAll(msgs []ledger.Message) {
+	if len(msgs) == 0 {
 		return
+	}
+	ps := prepare(msgs, func(m *ledger.Message, p *parsed) ed25519.PublicKey {
+		if st := tc.dids[p.msg.DID]; st != nil {
+			if st.deactivated {
+				return nil
+			}
+			return st.ownerKey
+		}
+		id, err := Parse(p.msg.DID)
+		if err != nil || id.TopicID != m.TopicID {
+			return nil
+		}
+		return id.PublicKey
+	})
+	for i := range msgs {
+		if st := tc.fold(&msgs[i], ps[i]); st != nil {
+			reverify(ps, i+1, st.DID, st.ownerKey)
+		}
+	}
+	tc.last = msgs[len(msgs)-1].ConsensusTime
+}
+
+// fold applies a parsed ledger message (nil if malformed) to the state of
+// the DID it names, creating the state on a valid DIDOwner create for a DID
+// of this topic. It returns the state if the message changed its owner key.
+func (tc *topicCache) fold(m *ledger.Message, p *parsed) (rotated *State) {
+	if p == nil {
+		return nil
 	}
 	st := tc.dids[p.msg.DID]
 	if st == nil {
@@ -365,12 +454,16 @@ func (tc *topicCache) fold(m *ledger.Message) {
 		}
 		st = newState(id)
 		if !st.apply(m, p) {
-			return // keep no state for DIDs that never validly started
+			return nil // keep no state for DIDs that never validly started
 		}
 		tc.dids[p.msg.DID] = st
-		return
+		return nil // the create sets the key the DID was derived from
 	}
-	st.apply(m, p)
+	key := st.ownerKey
+	if st.apply(m, p) && !st.ownerKey.Equal(key) {
+		return st
+	}
+	return nil
 }
 
 func ledgerError(err error) error {
@@ -395,15 +488,14 @@ func (s *Service) Resolve(ctx context.Context, didStr string, opts did.ResolveOp
 	}
 	var st *State
 	if opts.VersionTime == nil && opts.VersionID == "" {
-		tc := s.topic(id.TopicID)
-		tc.mu.Lock()
+		tc := s.acquire(id.TopicID)
 		st, err = s.current(ctx, tc, id)
 		if err != nil {
-			tc.mu.Unlock()
+			s.release(tc)
 			return nil, err
 		}
 		res := resolution(st, s.now())
-		tc.mu.Unlock()
+		s.release(tc)
 		if res.Document == nil {
 			return nil, did.Errorf(did.CodeNotFound, "%s not found", didStr)
 		}
