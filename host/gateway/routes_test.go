@@ -73,7 +73,7 @@ func TestEveryRouteBadInput(t *testing.T) {
 			wantError(t, tg.do(rt.Method, p, `{"x":`, auth...), http.StatusBadRequest, "VALIDATION_ERROR")
 			wantError(t, tg.do(rt.Method, p, `{"unknownField":1}`, auth...), http.StatusBadRequest, "VALIDATION_ERROR")
 			wantError(t, tg.do(rt.Method, p, `{}`, append(auth, "Content-Type", "application/xml")...), http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
-			wantError(t, tg.do(rt.Method, p, `{"x":"`+strings.Repeat("y", tg.cfg.HTTP.MaxBodyBytes)+`"}`, auth...), http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
+			wantError(t, tg.oversized(rt.Method, p, auth...), http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
 		})
 	}
 	if n := tg.userCount(); n != before {
