@@ -1,0 +1,166 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	abiv1 "github.com/ubeu/gateway/abi/v1"
+	"github.com/ubeu/gateway/host/netguard"
+	pluginpkg "github.com/ubeu/gateway/host/plugin/pkg"
+	"github.com/ubeu/gateway/host/plugin/wasmrt"
+	"github.com/ubeu/gateway/host/store"
+)
+
+// Runtime starts installed plugins of one kind: "wasm" (WasmRuntime) or
+// "process" (a go-plugin runtime). The manager picks the runtime whose Name
+// equals the manifest's runtime.
+type Runtime interface {
+	// Name is the manifest runtime served ("wasm" or "process").
+	Name() string
+	// Start runs the verified plugin inst (from pluginpkg.Load) with the
+	// capabilities caps and returns it ready to serve calls. Two instances
+	// of the same plugin may be running at once during a hot swap.
+	Start(ctx context.Context, inst *pluginpkg.Installed, caps Capabilities) (Instance, error)
+}
+
+// Instance is a started plugin.
+type Instance interface {
+	abiv1.Transport
+	// Interfaces returns the interfaces the running plugin declares.
+	Interfaces() []string
+	// Close stops the plugin. Calls in flight when ctx ends are cut short.
+	Close(ctx context.Context) error
+}
+
+// Capabilities are the host services wired for one plugin, already narrowed
+// to what the lock file records as granted. Fields of capabilities that are
+// not granted are nil.
+type Capabilities struct {
+	// Granted are the capability names granted, as in the lock file
+	// ("http", "kv", "secrets", "log", "metrics", "clock", "random",
+	// "config").
+	Granted []string
+	// HTTP is the outbound policy: the manifest's allow-list restricted to
+	// the granted hosts.
+	HTTP *netguard.Policy
+	// KV is the plugin's own namespace of the gateway's store: it ignores
+	// the namespace argument of its methods.
+	KV KVStore
+	// KVQuota bounds the namespace, from the manifest.
+	KVQuota wasmrt.KVQuota
+	// Secrets returns the secrets granted to the plugin, by name.
+	Secrets SecretSource
+	// Log is the gateway's logger; the runtime adds plugin=<name>.
+	Log *slog.Logger
+	// Config is the operator's JSON configuration.
+	Config []byte
+}
+
+// KVStore is the part of store.KV a plugin's KV capability uses (the same
+// method set as wasmrt.KVStore).
+type KVStore interface {
+	Get(ctx context.Context, ns, key string) ([]byte, uint64, error)
+	Put(ctx context.Context, ns, key string, value []byte, cond store.KVCond) (uint64, error)
+	Delete(ctx context.Context, ns, key string, cond store.KVCond) error
+	List(ctx context.Context, ns, prefix, after string, limit int) ([]store.KVItem, error)
+	Usage(ctx context.Context, ns string) (entries int, bytes int64, err error)
+}
+
+// SecretSource returns a named secret of one plugin, or an error wrapping
+// store.ErrNotFound.
+type SecretSource interface {
+	Secret(ctx context.Context, name string) ([]byte, error)
+}
+
+// wasmModules maps lock-file capability names to wasm import modules.
+var wasmModules = map[string]string{
+	"http":    wasmrt.ModuleHTTP,
+	"kv":      wasmrt.ModuleKV,
+	"secrets": wasmrt.ModuleSecrets,
+	"log":     wasmrt.ModuleLog,
+	"metrics": wasmrt.ModuleMetrics,
+	"clock":   wasmrt.ModuleClock,
+	"random":  wasmrt.ModuleRandom,
+	"config":  wasmrt.ModuleConfig,
+}
+
+// WasmRuntime starts wasm plugins with host/plugin/wasmrt.
+//
+// wasmrt allows one plugin of a name per wasmrt.Runtime, and a hot swap
+// runs two generations of a plugin side by side, so every Start makes its
+// own wasmrt.Runtime; they share the on-disk compilation cache
+// (Options.CacheDir) and the Prometheus collectors.
+type WasmRuntime struct {
+	opts wasmrt.Options
+	// Tune, if set, adjusts every Spec before Load (tests use it for
+	// Deterministic or lower limits).
+	Tune func(*wasmrt.Spec)
+}
+
+// NewWasmRuntime returns a WasmRuntime using opts for each plugin's
+// wasmrt.Runtime.
+func NewWasmRuntime(opts wasmrt.Options) *WasmRuntime { return &WasmRuntime{opts: opts} }
+
+// Name returns "wasm".
+func (w *WasmRuntime) Name() string { return pluginpkg.RuntimeWasm }
+
+// Start loads inst.Wasm with the granted capabilities and the manifest's
+// limits.
+func (w *WasmRuntime) Start(ctx context.Context, inst *pluginpkg.Installed, caps Capabilities) (Instance, error) {
+	if inst.Wasm == nil {
+		return nil, errors.New("wasm runtime: no verified module (use pluginpkg.Load)")
+	}
+	spec := wasmrt.Spec{Name: inst.Name, Wasm: inst.Wasm}
+	for _, c := range caps.Granted {
+		mod, ok := wasmModules[c]
+		if !ok {
+			return nil, fmt.Errorf("wasm runtime: unknown capability %q", c)
+		}
+		spec.Grants = append(spec.Grants, mod)
+	}
+	if caps.HTTP != nil {
+		spec.Caps.HTTP = wasmrt.GuardedHTTP(caps.HTTP)
+	}
+	if caps.KV != nil {
+		spec.Caps.KV = caps.KV
+	}
+	spec.Caps.KVQuota = caps.KVQuota
+	if caps.Secrets != nil {
+		spec.Caps.Secrets = caps.Secrets
+	}
+	spec.Caps.Log = caps.Log
+	spec.Caps.Config = caps.Config
+	l := inst.Manifest.Limits
+	spec.MemoryLimitPages = l.MemoryPages
+	spec.CallTimeout = time.Duration(l.CallTimeout)
+	spec.MinInstances = l.MinInstances
+	spec.MaxInstances = l.MaxInstances
+	if spec.MaxInstances == 0 && spec.MinInstances > 4 {
+		spec.MaxInstances = spec.MinInstances // wasmrt's default maximum is 4
+	}
+	if w.Tune != nil {
+		w.Tune(&spec)
+	}
+	rt, err := wasmrt.NewRuntime(ctx, w.opts)
+	if err != nil {
+		return nil, err
+	}
+	p, err := rt.Load(ctx, spec)
+	if err != nil {
+		_ = rt.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return &wasmInstance{Plugin: p, rt: rt}, nil
+}
+
+type wasmInstance struct {
+	*wasmrt.Plugin
+	rt *wasmrt.Runtime
+}
+
+func (w *wasmInstance) Close(ctx context.Context) error {
+	return errors.Join(w.Plugin.Close(ctx), w.rt.Close(ctx))
+}
