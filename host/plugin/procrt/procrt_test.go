@@ -153,7 +153,7 @@ func (c *fakeCaps) CounterAdd(name string, v float64) {
 	c.counters[name] += v
 }
 func (c *fakeCaps) HistogramObserve(string, float64) {}
-func (c *fakeCaps) NowUnixNano() int64                 { return c.now }
+func (c *fakeCaps) NowUnixNano() int64               { return c.now }
 func (c *fakeCaps) RandomFill(p []byte) {
 	for i := range p {
 		p[i] = byte(i + 1)
