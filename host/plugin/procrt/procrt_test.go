@@ -453,3 +453,5 @@ func TestParentDeath(t *testing.T) {
 	cmd.Wait()
 	waitFor(t, "orphaned plugin to exit", 5*time.Second, func() bool { return processGone(pid) })
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
