@@ -85,7 +85,7 @@ func startGateway(t *testing.T, cfg *config.Config, before ...func(*gateway.Gate
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := gateway.Open(ctx, cfg, log)
+	g, err := gateway.OpenWith(ctx, cfg, log, logs)
 	if err != nil {
 		cancel()
 		t.Fatalf("open: %v", err)

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -94,8 +95,14 @@ type Gateway struct {
 	done chan struct{}
 }
 
-// Open assembles gatewayd. The caller must Close it.
-func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway, err error) {
+// Open assembles gatewayd, writing the access log to stderr. The caller
+// must Close it.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Gateway, error) {
+	return OpenWith(ctx, cfg, log, os.Stderr)
+}
+
+// OpenWith is Open with the access log written to accessLog.
+func OpenWith(ctx context.Context, cfg *config.Config, log *slog.Logger, accessLog io.Writer) (g *Gateway, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
@@ -152,7 +159,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (g *Gateway
 		Config: cfg, Logger: log, Store: g.Store, Backup: g.Store.Backup,
 		Keyring: g.Keyring, Tokens: g.Tokens, Policy: g.Policy, Limits: lim, Limiter: g.Limiter,
 		Identity: g.Identity, Names: g.Names, Resolver: g.Resolver,
-		Registry: reg, Metrics: m, Version: Version,
+		Registry: reg, Metrics: m, Version: Version, AccessLog: accessLog,
 	})
 	if err != nil {
 		return nil, err

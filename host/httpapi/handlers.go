@@ -368,15 +368,21 @@ func (s *Server) logout(c *Ctx) error {
 	return nil
 }
 
+type principalView struct {
+	AuthMethod  string   `json:"authMethod"`
+	ID          string   `json:"id"`
+	Permissions []string `json:"permissions"`
+	Roles       []string `json:"roles"`
+	Tenant      string   `json:"tenant"`
+}
+
 func (s *Server) whoami(c *Ctx) error {
 	p := c.Principal
 	roles := p.Roles
 	if roles == nil {
 		roles = []string{}
 	}
-	return c.JSON(http.StatusOK, map[string]any{
-		"id": p.ID, "roles": roles, "tenant": p.Tenant, "authMethod": p.AuthMethod, "permissions": p.Permissions,
-	})
+	return c.JSON(http.StatusOK, principalView{ID: p.ID, Roles: roles, Tenant: p.Tenant, AuthMethod: p.AuthMethod, Permissions: p.Permissions})
 }
 
 // userView is the public shape of a user.

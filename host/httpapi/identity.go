@@ -41,7 +41,7 @@ func (c *Ctx) rawParam(prefix string) string {
 	if i := strings.IndexByte(rest, '/'); i >= 0 {
 		rest = rest[:i]
 	}
-	if strings.HasPrefix(strings.ToLower(rest), "did%3a") {
+	if len(rest) >= 6 && strings.EqualFold(rest[:6], "did%3a") {
 		if u, err := url.PathUnescape(rest); err == nil {
 			return u
 		}
@@ -63,9 +63,9 @@ func (s *Server) didResolve(c *Ctx) error {
 	c.SetStatusCode(res.HTTPStatus())
 	c.SetContentType(res.MediaType)
 	if res.Cache != "" {
-		c.Response.Header.Set("X-Cache", res.Cache)
+		c.Response.Header.SetCanonical(hdrXCache, s2b(res.Cache))
 	}
-	c.Response.Header.Set("Cache-Control", "public, max-age=60")
+	c.Response.Header.SetCanonical(hdrCacheControl, valPublic60)
 	c.SetBody(res.Body)
 	return nil
 }

@@ -149,6 +149,7 @@ func (s *Server) Serve(ctx context.Context, l *Listeners) error {
 		}()
 	}
 	wg.Wait()
+	s.access.Close()
 	return errors.Join(errs...)
 }
 

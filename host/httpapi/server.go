@@ -19,12 +19,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -60,6 +62,8 @@ type Deps struct {
 	Registry *prometheus.Registry
 	Metrics  *metrics.Metrics
 	Version  string
+	// AccessLog receives the access log lines; nil means os.Stderr.
+	AccessLog io.Writer
 	// Now is the clock (tests inject one); nil means time.Now.
 	Now func() time.Time
 }
@@ -78,6 +82,7 @@ type Server struct {
 	corsHdrs  string
 	corsAge   string
 
+	access   *accessLog
 	httpSrv  *fasthttp.Server
 	adminSrv *fasthttp.Server
 }
@@ -88,6 +93,10 @@ func New(d Deps) (*Server, error) {
 		d.Now = time.Now
 	}
 	s := &Server{Deps: d, router: newRouter()}
+	if d.AccessLog == nil {
+		d.AccessLog = os.Stderr
+	}
+	s.access = newAccessLog(d.AccessLog)
 	var b [4]byte
 	rand.Read(b[:])
 	s.idPrefix = hex.EncodeToString(b[:])
@@ -150,7 +159,32 @@ type Ctx struct {
 	sessionID string
 	tokenID   string
 	tokenExp  time.Time
+	start     time.Time
 }
+
+// s2b returns the bytes of s without copying; the result must not be
+// modified (fasthttp copies header values it is given).
+func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// Pre-built response headers, set with SetCanonical (no normalisation).
+var (
+	hdrRequestID    = []byte("X-Request-ID")
+	hdrHSTS         = []byte("Strict-Transport-Security")
+	hdrRLLimit      = []byte("RateLimit-Limit")
+	hdrRLRemaining  = []byte("RateLimit-Remaining")
+	hdrRLReset      = []byte("RateLimit-Reset")
+	hdrXCache       = []byte("X-Cache")
+	hdrCacheControl = []byte("Cache-Control")
+	valPublic60     = []byte("public, max-age=60")
+	valHSTS         = []byte("max-age=63072000")
+	securityHeaders = [][2][]byte{
+		{[]byte("X-Content-Type-Options"), []byte("nosniff")},
+		{[]byte("X-Frame-Options"), []byte("DENY")},
+		{[]byte("Referrer-Policy"), []byte("no-referrer")},
+		{[]byte("Content-Security-Policy"), []byte("default-src 'none'; frame-ancestors 'none'")},
+		{[]byte("Cache-Control"), []byte("no-store")},
+	}
+)
 
 // Ctx is the request's context.Context: the server's base context, not
 // fasthttp's RequestCtx, which must not be used after the handler returns
@@ -247,17 +281,16 @@ func (s *Server) serve(rc *fasthttp.RequestCtx, listener string) {
 		c.RequestID = s.newRequestID()
 	}
 	c.ClientIP = s.clientIP(rc)
+	c.start = start
 	s.Metrics.HTTPInFlight.Inc()
 
 	h := &rc.Response.Header
-	h.Set("X-Request-ID", c.RequestID)
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-	h.Set("Cache-Control", "no-store")
+	h.SetCanonical(hdrRequestID, []byte(c.RequestID))
+	for _, kv := range securityHeaders {
+		h.SetCanonical(kv[0], kv[1])
+	}
 	if s.Config.TLS.Enabled() {
-		h.Set("Strict-Transport-Security", "max-age=63072000")
+		h.SetCanonical(hdrHSTS, valHSTS)
 	}
 
 	func() {
@@ -279,21 +312,14 @@ func (s *Server) serve(rc *fasthttp.RequestCtx, listener string) {
 	if c.Route != nil {
 		route = c.Route.Name
 	}
-	dur := time.Since(start)
+	end := time.Now()
+	dur := end.Sub(start)
+	method := string(rc.Method())
 	s.Metrics.HTTPInFlight.Dec()
-	s.Metrics.HTTPDuration.WithLabelValues(string(rc.Method()), route, strconv.Itoa(status)).Observe(dur.Seconds())
+	s.Metrics.HTTPDuration.WithLabelValues(method, route, strconv.Itoa(status)).Observe(dur.Seconds())
 	if s.Config.Log.AccessLog {
-		s.Logger.LogAttrs(context.Background(), slog.LevelInfo, "request",
-			slog.String("method", string(rc.Method())),
-			slog.String("route", route),
-			slog.String("path", string(rc.Path())),
-			slog.Int("status", status),
-			slog.Duration("duration", dur),
-			slog.String("principal", c.Principal.ID),
-			slog.String("auth", c.Principal.AuthMethod),
-			slog.String("clientIp", c.ClientIP),
-			slog.String("requestId", c.RequestID),
-		)
+		s.access.write(&accessEntry{time: end, method: method, route: route, path: string(rc.Path()), status: status, dur: dur,
+			principal: c.Principal.ID, auth: c.Principal.AuthMethod, ip: c.ClientIP, id: c.RequestID})
 	}
 	c.RequestCtx = nil
 	s.ctxPool.Put(c)
@@ -318,7 +344,7 @@ func (s *Server) chain(c *Ctx) error {
 		Listener:  c.listener,
 		ClientIP:  c.ClientIP,
 		Principal: c.Principal,
-		Time:      s.Now(),
+		Time:      c.start,
 	}
 	if rt != nil {
 		in.Route = rt.Name
@@ -481,9 +507,9 @@ func (s *Server) rateLimit(c *Ctx, class string) error {
 	}
 	limit, remaining, reset, retry := res.Headers()
 	h := &c.Response.Header
-	h.Set("RateLimit-Limit", limit)
-	h.Set("RateLimit-Remaining", remaining)
-	h.Set("RateLimit-Reset", reset)
+	h.SetCanonical(hdrRLLimit, s2b(limit))
+	h.SetCanonical(hdrRLRemaining, s2b(remaining))
+	h.SetCanonical(hdrRLReset, s2b(reset))
 	if res.Allowed {
 		return nil
 	}
