@@ -171,6 +171,29 @@ type Store struct {
 type Ledger struct {
 	// Backend is local (embedded) or hedera.
 	Backend string `yaml:"backend"`
+	Hedera  Hedera `yaml:"hedera"`
+}
+
+// HederaKeyEnv holds the Hedera operator's private key itself; it is never
+// part of the configuration file.
+const HederaKeyEnv = "GATEWAYD_HEDERA_OPERATOR_KEY"
+
+// Hedera configures the hedera ledger backend. The operator (treasury)
+// account pays every fee.
+type Hedera struct {
+	// Network is mainnet, testnet, previewnet or local.
+	Network string `yaml:"network"`
+	// OperatorID is the treasury account, e.g. 0.0.1234.
+	OperatorID string `yaml:"operator_id"`
+	// OperatorKeyFile holds the operator's private key (DER or hex); or
+	// set GATEWAYD_HEDERA_OPERATOR_KEY.
+	OperatorKeyFile string `yaml:"operator_key_file"`
+	// MirrorURL is the mirror node REST base (…/api/v1); empty: the
+	// network's public mirror node.
+	MirrorURL string `yaml:"mirror_url"`
+	// Nodes maps consensus node addresses to node account IDs (network
+	// "local" or a private network only).
+	Nodes map[string]string `yaml:"nodes"`
 }
 
 // Default returns the embedded defaults: everything gatewayd needs to run
@@ -471,7 +494,26 @@ func (c *Config) Validate() error {
 	switch c.Ledger.Backend {
 	case "local":
 	case "hedera":
-		bad("ledger.backend", "hedera is not available in this build yet; use local")
+		h := c.Ledger.Hedera
+		switch h.Network {
+		case "mainnet", "testnet", "previewnet":
+		case "local":
+			if len(h.Nodes) == 0 || h.MirrorURL == "" {
+				bad("ledger.hedera.nodes", "network local needs nodes and mirror_url")
+			}
+		default:
+			bad("ledger.hedera.network", "must be mainnet, testnet, previewnet or local, not %q", h.Network)
+		}
+		if h.OperatorID == "" {
+			bad("ledger.hedera.operator_id", "must be set (the treasury account, e.g. 0.0.1234)")
+		}
+		if h.OperatorKeyFile == "" && os.Getenv(HederaKeyEnv) == "" {
+			bad("ledger.hedera.operator_key_file", "set it, or %s", HederaKeyEnv)
+		} else if h.OperatorKeyFile != "" {
+			if _, err := os.Stat(h.OperatorKeyFile); err != nil {
+				bad("ledger.hedera.operator_key_file", "%v", err)
+			}
+		}
 	default:
 		bad("ledger.backend", "must be local or hedera, not %q", c.Ledger.Backend)
 	}

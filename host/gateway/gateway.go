@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,6 +28,7 @@ import (
 	"github.com/ubeu/gateway/host/httpapi"
 	"github.com/ubeu/gateway/host/identity"
 	"github.com/ubeu/gateway/host/ledger"
+	"github.com/ubeu/gateway/host/ledger/hedera"
 	"github.com/ubeu/gateway/host/ledger/local"
 	"github.com/ubeu/gateway/host/limits"
 	"github.com/ubeu/gateway/host/metrics"
@@ -174,7 +176,7 @@ func OpenWith(ctx context.Context, cfg *config.Config, log *slog.Logger, accessL
 // openIdentity opens the ledger, the did:hedera registrar, the .iam name
 // registry and the DID resolver with its edge cache.
 func (g *Gateway) openIdentity(cfg *config.Config, keys *Keys, lim *limits.Service, m *metrics.Metrics, reg prometheus.Registerer, log *slog.Logger) error {
-	l, err := local.Open(local.Options{Dir: cfg.LedgerDir(), Sealer: keys.Sealer, Logger: log})
+	l, err := openLedger(cfg, keys, log)
 	if err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
@@ -211,6 +213,26 @@ func (g *Gateway) openIdentity(cfg *config.Config, keys *Keys, lim *limits.Servi
 		},
 	})
 	return nil
+}
+
+// openLedger opens the configured ledger backend.
+func openLedger(cfg *config.Config, keys *Keys, log *slog.Logger) (ledger.Ledger, error) {
+	if cfg.Ledger.Backend != "hedera" {
+		return local.Open(local.Options{Dir: cfg.LedgerDir(), Sealer: keys.Sealer, Logger: log})
+	}
+	h := cfg.Ledger.Hedera
+	key := os.Getenv(config.HederaKeyEnv)
+	if key == "" {
+		b, err := os.ReadFile(h.OperatorKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("ledger.hedera.operator_key_file: %w", err)
+		}
+		key = strings.TrimSpace(string(b))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return hedera.Open(ctx, hedera.Options{Network: h.Network, Nodes: h.Nodes, MirrorURL: h.MirrorURL,
+		OperatorID: h.OperatorID, OperatorKey: key, Logger: log})
 }
 
 // maintain rotates the signing key when it is due.
