@@ -106,6 +106,8 @@ type Manager struct {
 	drainTimeout time.Duration
 	warmTimeout  time.Duration
 	gwVersion    string
+	// inspect replaces pluginpkg.InspectWasm in Install (tests memoise it).
+	inspect func([]byte) (pluginpkg.ModuleInfo, error)
 
 	reloadMu sync.Mutex // serialises Reload and Close
 	mu       sync.RWMutex
@@ -509,6 +511,7 @@ func (m *Manager) Install(ctx context.Context, src string, o InstallOptions) (St
 		Config:          o.Config,
 		GatewaydVersion: semverOrEmpty(m.gwVersion),
 		AllowDowngrade:  o.AllowDowngrade,
+		Inspect:         m.inspect,
 		Logger:          m.log,
 	})
 	if err != nil {
