@@ -1,21 +1,27 @@
 package wasmrt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tetratelabs/wazero/api"
 
+	abiv1 "github.com/ubeu/gateway/abi/v1"
 	"github.com/ubeu/gateway/host/netguard"
 	"github.com/ubeu/gateway/host/store"
 )
@@ -25,11 +31,33 @@ import (
 // module whose field is nil is refused at Load, except Log, Metrics, Clock,
 // Random and Config, which have defaults. Implementations are called
 // concurrently by the instances of a plugin.
+//
+// The request/result capabilities (HTTP, KV, secrets) follow the call
+// convention of abi/README.md: a non-negative return is the length of the
+// encoded response waiting in result_read; a negative return is
+// -abiv1.ErrorCode and result_read then holds an encoded abiv1.Error. The
+// codes used:
+//
+//	INVALID_ARGUMENT   the request does not decode or breaks a rule (empty
+//	                   key, request body or headers over the caps); a cap
+//	                   is named in Details["limit"]
+//	NOT_FOUND          unknown secret
+//	PERMISSION_DENIED  URL, redirect or address refused by the netguard policy
+//	DEADLINE_EXCEEDED  the call's deadline (or timeout_ms) passed
+//	RATE_LIMITED       KV quota exceeded (Details["reason"] = "quota")
+//	UNAVAILABLE        the store, the secret source or the remote server
+//	                   failed, or the response is over the caps
+//	                   (Details["reason"] = "response_too_large")
+//
+// KV conditional writes that do not hold are not errors: they come back as
+// conflict = true in the response.
 type Capabilities struct {
 	// HTTP serves gatewayd_v1_http.request. Use GuardedHTTP so that the
 	// netguard policy applies to every URL, redirect and connection.
 	HTTP HTTPDoer
 	// HTTPMaxBodyBytes caps request and response bodies (default 1 MiB).
+	// Headers are capped too: at most 64 header lines and 16 KiB of names
+	// and values each way.
 	HTTPMaxBodyBytes int64
 	// KV serves gatewayd_v1_kv in the namespace named after the plugin.
 	KV KVStore
@@ -72,8 +100,10 @@ type KVStore interface {
 }
 
 // KVQuota bounds a plugin's KV namespace. Zero fields take the defaults
-// (10,000 entries, 16 MiB). The check reads Usage before each write, so
-// concurrent writers may overshoot by what they write at the same time.
+// (10,000 entries, 16 MiB of keys and values). The writes of a plugin are
+// serialised, so its instances cannot overshoot the quota together; writers
+// outside this Plugin (another process sharing the store, or a second
+// Runtime loading the same name) are not accounted for.
 type KVQuota struct {
 	MaxEntries int
 	MaxBytes   int64
@@ -92,211 +122,414 @@ type MetricsSink interface {
 }
 
 const (
-	defaultHTTPBody   = 1 << 20
-	maxHTTPHeaders    = 64
-	maxHTTPHeaderSize = 16 << 10
-	defaultKVEntries  = 10000
-	defaultKVBytes    = 16 << 20
-	maxKVList         = 1000
-	maxLogBytes       = 4 << 10
-	maxRandomBytes    = 1 << 16
+	defaultHTTPBody    = 1 << 20
+	maxHTTPHeaders     = 64
+	maxHTTPHeaderBytes = 16 << 10
+	defaultKVEntries   = 10000
+	defaultKVBytes     = 16 << 20
+	maxKVKey           = 1024
+	maxKVValue         = 1 << 20
+	defaultKVList      = 100
+	maxKVList          = 1000
+	maxLogRecord       = 64 << 10
+	maxLogMessage      = 4 << 10
+	maxLogAttrs        = 32
+	maxMetricName      = 128
+	maxRandomBytes     = 1 << 16
 )
 
-// request reads the (ptr, len) request of a capability call.
-func request(mem guestMemory, fn string, s []uint64) ([]byte, error) {
-	return readGuest(mem, fn, api.DecodeU32(s[0]), api.DecodeU32(s[1]))
+var reqResp = []api.ValueType{i32, i32}
+var one32 = []api.ValueType{i32}
+
+// capError is a failure of a capability call, returned to the guest as
+// -code and an encoded abiv1.Error.
+func capError(code abiv1.ErrorCode, details map[string]string, format string, args ...any) *abiv1.Error {
+	return &abiv1.Error{Code: code, Message: fmt.Sprintf(format, args...), Details: details}
+}
+
+type message interface {
+	MarshalAppend([]byte) []byte
+	Unmarshal([]byte) error
+}
+
+// capFunc builds the (ptr, len) -> i32 request/result host function
+// <module>.<export> named by name (e.g. "kv.put"): it reads
+// and decodes the request (an undecodable one is INVALID_ARGUMENT), runs op
+// and leaves the encoded response or Error for result_read. Only pointers
+// outside linear memory fault the call.
+func capFunc[Req any, Resp message, PReq interface {
+	*Req
+	message
+}](name string, op func(p *Plugin, ctx context.Context, req PReq) (Resp, *abiv1.Error)) hostFuncDef {
+	_, export, _ := strings.Cut(name, ".")
+	return hostFuncDef{export, reqResp, one32, func(ctx context.Context, c *callState, mem guestMemory, s []uint64) error {
+		b, err := readGuest(mem, name, api.DecodeU32(s[0]), api.DecodeU32(s[1]))
+		if err != nil {
+			return err
+		}
+		req := PReq(new(Req))
+		if err := req.Unmarshal(b); err != nil {
+			return c.fail(s, capError(abiv1.ErrorCodeInvalidArgument, nil, "%s: request does not decode: %v", name, err))
+		}
+		resp, e := op(c.plugin, ctx, req)
+		if e != nil {
+			return c.fail(s, e)
+		}
+		return c.respond(s, resp.MarshalAppend(nil))
+	}}
 }
 
 // respond leaves res for result_read and returns its length.
 func (c *callState) respond(s []uint64, res []byte) error {
 	if uint64(len(res)) > math.MaxInt32 {
-		return fmt.Errorf("%w: capability result of %d bytes", ErrABI, len(res))
+		return c.fail(s, capError(abiv1.ErrorCodeUnavailable, map[string]string{"reason": "response_too_large"}, "result of %d bytes", len(res)))
 	}
 	c.result = res
-	s[0] = api.EncodeU32(uint32(len(res)))
+	s[0] = api.EncodeI32(int32(len(res)))
 	return nil
 }
 
-var reqResp = []api.ValueType{i32, i32}
-var one32 = []api.ValueType{i32}
-
-var httpFuncs = []hostFuncDef{{"request", reqResp, one32, func(ctx context.Context, c *callState, mem api.Memory, s []uint64) error {
-	b, err := request(mem, "http.request", s)
-	if err != nil {
-		return err
+// fail leaves the encoded e for result_read and returns -e.Code.
+func (c *callState) fail(s []uint64, e *abiv1.Error) error {
+	if e.Code <= 0 {
+		e.Code = abiv1.ErrorCodeInternal
 	}
-	return c.respond(s, c.plugin.doHTTP(ctx, b))
-}}}
+	c.result = e.MarshalAppend(nil)
+	s[0] = api.EncodeI32(-int32(e.Code))
+	return nil
+}
 
-func (p *Plugin) doHTTP(ctx context.Context, b []byte) []byte {
-	req, err := decodeHTTPRequest(b)
-	if err != nil {
-		return encodeHTTPResponse(nil, codeInvalid, err)
-	}
+var httpFuncs = []hostFuncDef{capFunc("http.request", (*Plugin).doHTTP)}
+
+func limit(n int64) map[string]string {
+	return map[string]string{"limit": strconv.FormatInt(n, 10)}
+}
+
+var tooLarge = map[string]string{"reason": "response_too_large"}
+
+// doHTTP serves gatewayd_v1_http.request through p.caps.HTTP, within the
+// call's deadline (shortened by timeout_ms) and the size caps.
+func (p *Plugin) doHTTP(ctx context.Context, req *abiv1.HTTPRequest) (*abiv1.HTTPResponse, *abiv1.Error) {
 	max := p.caps.HTTPMaxBodyBytes
 	if max <= 0 {
 		max = defaultHTTPBody
 	}
-	if int64(len(req.Body)) > max || len(req.Header) > maxHTTPHeaders {
-		return encodeHTTPResponse(nil, codeTooLarge, errors.New("request body or headers too large"))
+	if int64(len(req.Body)) > max {
+		return nil, capError(abiv1.ErrorCodeInvalidArgument, limit(max), "request body of %d bytes is over the cap of %d", len(req.Body), max)
+	}
+	if len(req.Headers) > maxHTTPHeaders {
+		return nil, capError(abiv1.ErrorCodeInvalidArgument, limit(maxHTTPHeaders), "%d request headers, at most %d", len(req.Headers), maxHTTPHeaders)
+	}
+	size, lines := 0, 0
+	for _, h := range req.Headers {
+		if h == nil {
+			continue
+		}
+		for _, v := range h.Values {
+			size += len(h.Name) + len(v)
+			lines++
+		}
+	}
+	if lines > maxHTTPHeaders {
+		return nil, capError(abiv1.ErrorCodeInvalidArgument, limit(maxHTTPHeaders), "%d request header lines, at most %d", lines, maxHTTPHeaders)
+	}
+	if size > maxHTTPHeaderBytes {
+		return nil, capError(abiv1.ErrorCodeInvalidArgument, limit(maxHTTPHeaderBytes), "request headers of %d bytes, at most %d", size, maxHTTPHeaderBytes)
+	}
+	if req.TimeoutMs > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutMs)*time.Millisecond)
+		defer cancel()
 	}
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
 	}
-	hr, err := http.NewRequestWithContext(ctx, method, req.URL, strings.NewReader(string(req.Body)))
+	var body io.Reader
+	if len(req.Body) > 0 {
+		body = bytes.NewReader(req.Body)
+	}
+	hr, err := http.NewRequestWithContext(ctx, method, req.URL, body)
 	if err != nil {
-		return encodeHTTPResponse(nil, codeInvalid, err)
+		return nil, capError(abiv1.ErrorCodeInvalidArgument, nil, "http: %v", err)
 	}
-	size := 0
-	for _, kv := range req.Header {
-		size += len(kv[0]) + len(kv[1])
-		hr.Header.Add(kv[0], kv[1])
-	}
-	if size > maxHTTPHeaderSize {
-		return encodeHTTPResponse(nil, codeTooLarge, errors.New("request headers too large"))
+	for _, h := range req.Headers {
+		if h == nil {
+			continue
+		}
+		for _, v := range h.Values {
+			hr.Header.Add(h.Name, v)
+		}
 	}
 	res, err := p.caps.HTTP.Do(hr)
 	if err != nil {
-		code := codeUnavailable
-		if errors.Is(err, netguard.ErrDenied) {
-			code = codeDenied
-		}
-		return encodeHTTPResponse(nil, code, err)
+		return nil, httpError(ctx, err)
 	}
 	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, max+1))
-	if err != nil {
-		return encodeHTTPResponse(nil, codeUnavailable, err)
-	}
-	if int64(len(body)) > max {
-		return encodeHTTPResponse(nil, codeTooLarge, fmt.Errorf("response body over %d bytes", max))
-	}
-	out := &httpResponse{Status: res.StatusCode, Body: body}
-	size = 0
+	out := &abiv1.HTTPResponse{Status: int32(res.StatusCode)}
+	size, lines = 0, 0
+	keys := make([]string, 0, len(res.Header))
 	for k, vs := range res.Header {
+		keys = append(keys, k)
 		for _, v := range vs {
 			size += len(k) + len(v)
-			if len(out.Header) < maxHTTPHeaders && size <= maxHTTPHeaderSize {
-				out.Header = append(out.Header, [2]string{k, v})
-			}
+			lines++
 		}
 	}
-	return encodeHTTPResponse(out, "", nil)
+	if lines > maxHTTPHeaders || size > maxHTTPHeaderBytes {
+		return nil, capError(abiv1.ErrorCodeUnavailable, tooLarge, "response headers (%d lines, %d bytes) over the caps of %d lines, %d bytes", lines, size, maxHTTPHeaders, maxHTTPHeaderBytes)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out.Headers = append(out.Headers, &abiv1.Header{Name: k, Values: res.Header[k]})
+	}
+	if res.ContentLength > max {
+		return nil, capError(abiv1.ErrorCodeUnavailable, tooLarge, "response body of %d bytes is over the cap of %d", res.ContentLength, max)
+	}
+	out.Body, err = io.ReadAll(io.LimitReader(res.Body, max+1))
+	if err != nil {
+		return nil, httpError(ctx, err)
+	}
+	if int64(len(out.Body)) > max {
+		return nil, capError(abiv1.ErrorCodeUnavailable, tooLarge, "response body over the cap of %d bytes", max)
+	}
+	return out, nil
 }
 
-func kvFunc(name string, op func(ctx context.Context, p *Plugin, req *kvRequest) *kvResponse) hostFuncDef {
-	return hostFuncDef{name, reqResp, one32, func(ctx context.Context, c *callState, mem api.Memory, s []uint64) error {
-		b, err := request(mem, "kv."+name, s)
-		if err != nil {
-			return err
-		}
-		req, err := decodeKVRequest(b)
-		var res *kvResponse
-		if err != nil {
-			res = &kvResponse{Code: codeInvalid, Error: err.Error()}
-		} else {
-			res = op(ctx, c.plugin, req)
-		}
-		return c.respond(s, encodeKVResponse(res))
-	}}
-}
-
-func kvError(err error) *kvResponse {
-	code := codeUnavailable
+// httpError classifies an outbound request failure.
+func httpError(ctx context.Context, err error) *abiv1.Error {
+	var ne net.Error
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		code = codeNotFound
-	case errors.Is(err, store.ErrConflict):
-		code = codeConflict
+	case errors.Is(err, netguard.ErrDenied):
+		return capError(abiv1.ErrorCodePermissionDenied, nil, "http: %v", err)
+	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return capError(abiv1.ErrorCodeDeadlineExceeded, nil, "http: %v", err)
+	default:
+		e := capError(abiv1.ErrorCodeUnavailable, nil, "http: %v", err)
+		e.Retryable = true
+		return e
 	}
-	return &kvResponse{Code: code, Error: err.Error()}
 }
 
 var kvFuncs = []hostFuncDef{
-	kvFunc("get", func(ctx context.Context, p *Plugin, r *kvRequest) *kvResponse {
-		v, ver, err := p.caps.KV.Get(ctx, p.name, r.Key)
-		if err != nil {
-			return kvError(err)
-		}
-		return &kvResponse{Value: v, Version: ver}
-	}),
-	kvFunc("put", func(ctx context.Context, p *Plugin, r *kvRequest) *kvResponse {
-		q := p.caps.KVQuota
-		if q.MaxEntries <= 0 {
-			q.MaxEntries = defaultKVEntries
-		}
-		if q.MaxBytes <= 0 {
-			q.MaxBytes = defaultKVBytes
-		}
-		n, size, err := p.caps.KV.Usage(ctx, p.name)
-		if err != nil {
-			return kvError(err)
-		}
-		if n+1 > q.MaxEntries || size+int64(len(r.Key)+len(r.Value)) > q.MaxBytes {
-			return &kvResponse{Code: codeQuota, Error: fmt.Sprintf("quota of %d entries, %d bytes reached", q.MaxEntries, q.MaxBytes)}
-		}
-		ver, err := p.caps.KV.Put(ctx, p.name, r.Key, r.Value, store.KVCond{Version: r.Version, Absent: r.Absent})
-		if err != nil {
-			return kvError(err)
-		}
-		return &kvResponse{Version: ver}
-	}),
-	kvFunc("delete", func(ctx context.Context, p *Plugin, r *kvRequest) *kvResponse {
-		if err := p.caps.KV.Delete(ctx, p.name, r.Key, store.KVCond{Version: r.Version, Absent: r.Absent}); err != nil {
-			return kvError(err)
-		}
-		return &kvResponse{}
-	}),
-	kvFunc("list", func(ctx context.Context, p *Plugin, r *kvRequest) *kvResponse {
-		limit := r.Limit
-		if limit <= 0 || limit > maxKVList {
-			limit = maxKVList
-		}
-		items, err := p.caps.KV.List(ctx, p.name, r.Prefix, r.After, limit)
-		if err != nil {
-			return kvError(err)
-		}
-		res := &kvResponse{}
-		for _, it := range items {
-			res.Items = append(res.Items, kvItem{Key: it.Key, Value: it.Value, Version: it.Version})
-		}
-		return res
-	}),
+	capFunc("kv.get", (*Plugin).kvGet),
+	capFunc("kv.put", (*Plugin).kvPut),
+	capFunc("kv.delete", (*Plugin).kvDelete),
+	capFunc("kv.list", (*Plugin).kvList),
 }
 
-var secretsFuncs = []hostFuncDef{{"get", reqResp, one32, func(ctx context.Context, c *callState, mem api.Memory, s []uint64) error {
-	name, err := request(mem, "secrets.get", s)
-	if err != nil {
-		return err
+func checkKey(key string) *abiv1.Error {
+	if key == "" || len(key) > maxKVKey {
+		return capError(abiv1.ErrorCodeInvalidArgument, limit(maxKVKey), "kv: key must have 1 to %d bytes", maxKVKey)
 	}
-	v, err := c.plugin.caps.Secrets.Secret(ctx, string(name))
-	if err != nil {
-		code := codeUnavailable
-		if errors.Is(err, store.ErrNotFound) {
-			code = codeNotFound
-		}
-		return c.respond(s, encodeSecretResponse(nil, code, err))
-	}
-	return c.respond(s, encodeSecretResponse(v, "", nil))
-}}}
+	return nil
+}
 
-var logFuncs = []hostFuncDef{{"log", []api.ValueType{i32, i32, i32}, nil, func(ctx context.Context, c *callState, mem api.Memory, s []uint64) error {
+// storeError reports a store failure to the guest without its details,
+// which go to the host's log.
+func (p *Plugin) storeError(ctx context.Context, op string, err error) *abiv1.Error {
+	if ctx.Err() != nil {
+		return capError(abiv1.ErrorCodeDeadlineExceeded, nil, "kv.%s: %v", op, ctx.Err())
+	}
+	p.rt.log.Warn("plugin kv store failed", "plugin", p.name, "op", op, "err", err)
+	e := capError(abiv1.ErrorCodeUnavailable, nil, "kv.%s: store unavailable", op)
+	e.Retryable = true
+	return e
+}
+
+func (p *Plugin) kvGet(ctx context.Context, r *abiv1.KVGetRequest) (*abiv1.KVGetResponse, *abiv1.Error) {
+	if e := checkKey(r.Key); e != nil {
+		return nil, e
+	}
+	v, ver, err := p.caps.KV.Get(ctx, p.name, r.Key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return &abiv1.KVGetResponse{}, nil
+	case err != nil:
+		return nil, p.storeError(ctx, "get", err)
+	}
+	return &abiv1.KVGetResponse{Found: true, Value: v, Version: ver}, nil
+}
+
+// lockKV serialises the writes of the plugin's namespace, so that the quota
+// check and the write it admits are one step.
+func (p *Plugin) lockKV(ctx context.Context) *abiv1.Error {
+	select {
+	case p.kvMu <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return capError(abiv1.ErrorCodeDeadlineExceeded, nil, "kv: waiting for the namespace: %v", ctx.Err())
+	}
+}
+
+func (p *Plugin) unlockKV() { <-p.kvMu }
+
+func (p *Plugin) kvPut(ctx context.Context, r *abiv1.KVPutRequest) (*abiv1.KVPutResponse, *abiv1.Error) {
+	if e := checkKey(r.Key); e != nil {
+		return nil, e
+	}
+	if len(r.Value) > maxKVValue {
+		return nil, capError(abiv1.ErrorCodeInvalidArgument, limit(maxKVValue), "kv.put: value of %d bytes, at most %d", len(r.Value), maxKVValue)
+	}
+	if r.IfAbsent && r.IfVersion != 0 {
+		return nil, capError(abiv1.ErrorCodeInvalidArgument, nil, "kv.put: if_absent and if_version exclude each other")
+	}
+	if e := p.lockKV(ctx); e != nil {
+		return nil, e
+	}
+	defer p.unlockKV()
+	old, ver, err := p.caps.KV.Get(ctx, p.name, r.Key)
+	found := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, p.storeError(ctx, "put", err)
+	}
+	if (r.IfAbsent && found) || (r.IfVersion != 0 && ver != r.IfVersion) {
+		return &abiv1.KVPutResponse{Conflict: true}, nil
+	}
+	q := p.caps.KVQuota
+	if q.MaxEntries <= 0 {
+		q.MaxEntries = defaultKVEntries
+	}
+	if q.MaxBytes <= 0 {
+		q.MaxBytes = defaultKVBytes
+	}
+	dEntries, dBytes := 0, int64(len(r.Value))-int64(len(old))
+	if !found {
+		dEntries, dBytes = 1, dBytes+int64(len(r.Key))
+	}
+	n, size, err := p.caps.KV.Usage(ctx, p.name)
+	if err != nil {
+		return nil, p.storeError(ctx, "put", err)
+	}
+	if (dEntries > 0 && n+dEntries > q.MaxEntries) || (dBytes > 0 && size+dBytes > q.MaxBytes) {
+		return nil, capError(abiv1.ErrorCodeRateLimited, map[string]string{"reason": "quota"},
+			"kv.put: quota of %d entries, %d bytes exceeded (%d entries, %d bytes used)", q.MaxEntries, q.MaxBytes, n, size)
+	}
+	nv, err := p.caps.KV.Put(ctx, p.name, r.Key, r.Value, store.KVCond{Version: r.IfVersion, Absent: r.IfAbsent})
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return &abiv1.KVPutResponse{Conflict: true}, nil
+	case err != nil:
+		return nil, p.storeError(ctx, "put", err)
+	}
+	return &abiv1.KVPutResponse{Version: nv}, nil
+}
+
+func (p *Plugin) kvDelete(ctx context.Context, r *abiv1.KVDeleteRequest) (*abiv1.KVDeleteResponse, *abiv1.Error) {
+	if e := checkKey(r.Key); e != nil {
+		return nil, e
+	}
+	if e := p.lockKV(ctx); e != nil {
+		return nil, e
+	}
+	defer p.unlockKV()
+	err := p.caps.KV.Delete(ctx, p.name, r.Key, store.KVCond{Version: r.IfVersion})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return &abiv1.KVDeleteResponse{}, nil
+	case errors.Is(err, store.ErrConflict):
+		return &abiv1.KVDeleteResponse{Conflict: true}, nil
+	case err != nil:
+		return nil, p.storeError(ctx, "delete", err)
+	}
+	return &abiv1.KVDeleteResponse{Deleted: true}, nil
+}
+
+func (p *Plugin) kvList(ctx context.Context, r *abiv1.KVListRequest) (*abiv1.KVListResponse, *abiv1.Error) {
+	n := int(r.Limit)
+	switch {
+	case n == 0:
+		n = defaultKVList
+	case n > maxKVList:
+		n = maxKVList
+	}
+	items, err := p.caps.KV.List(ctx, p.name, r.Prefix, r.After, n)
+	if err != nil {
+		return nil, p.storeError(ctx, "list", err)
+	}
+	res := &abiv1.KVListResponse{Items: make([]*abiv1.KVItem, 0, len(items))}
+	for _, it := range items {
+		res.Items = append(res.Items, &abiv1.KVItem{Key: it.Key, Value: it.Value, Version: it.Version})
+	}
+	return res, nil
+}
+
+var secretsFuncs = []hostFuncDef{capFunc("secrets.get", (*Plugin).secretGet)}
+
+func (p *Plugin) secretGet(ctx context.Context, r *abiv1.SecretGetRequest) (*abiv1.SecretGetResponse, *abiv1.Error) {
+	if r.Name == "" {
+		return nil, capError(abiv1.ErrorCodeInvalidArgument, nil, "secrets.get: empty name")
+	}
+	v, err := p.caps.Secrets.Secret(ctx, r.Name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, capError(abiv1.ErrorCodeNotFound, nil, "secrets.get: no secret %q", r.Name)
+	case err != nil:
+		p.rt.log.Warn("plugin secret source failed", "plugin", p.name, "secret", r.Name, "err", err)
+		e := capError(abiv1.ErrorCodeUnavailable, nil, "secrets.get: %q unavailable", r.Name)
+		e.Retryable = true
+		return nil, e
+	}
+	return &abiv1.SecretGetResponse{Value: v}, nil
+}
+
+// logFuncs serve gatewayd_v1_log.log. A record that is too long or does not
+// decode is dropped with a warning on the host: logging cannot fail a call.
+var logFuncs = []hostFuncDef{{"log", []api.ValueType{i32, i32, i32}, nil, func(ctx context.Context, c *callState, mem guestMemory, s []uint64) error {
 	level := slog.Level(api.DecodeI32(s[0]))
-	n := min(api.DecodeU32(s[2]), maxLogBytes)
-	msg, err := readGuest(mem, "log.log", api.DecodeU32(s[1]), n)
+	ptr, n := api.DecodeU32(s[1]), api.DecodeU32(s[2])
+	b, err := readGuest(mem, "log.log", ptr, n)
 	if err != nil {
 		return err
 	}
-	c.plugin.log.Log(ctx, level, string(msg))
+	p := c.plugin
+	if n > maxLogRecord {
+		p.rt.log.Warn("plugin log record dropped", "plugin", p.name, "bytes", n, "max", maxLogRecord)
+		return nil
+	}
+	var rec abiv1.LogRecord
+	if err := rec.Unmarshal(b); err != nil {
+		p.rt.log.Warn("plugin log record dropped", "plugin", p.name, "err", err)
+		return nil
+	}
+	if !p.log.Enabled(ctx, level) {
+		return nil
+	}
+	msg := rec.Message
+	if len(msg) > maxLogMessage {
+		msg = msg[:maxLogMessage]
+		for !utf8.ValidString(msg) {
+			msg = msg[:len(msg)-1]
+		}
+	}
+	keys := make([]string, 0, len(rec.Attrs))
+	for k := range rec.Attrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if len(keys) > maxLogAttrs {
+		keys = keys[:maxLogAttrs]
+	}
+	attrs := make([]slog.Attr, 0, len(keys))
+	for _, k := range keys {
+		name := k
+		if name == "plugin" { // set by the host
+			name = "guest.plugin"
+		}
+		attrs = append(attrs, slog.String(name, rec.Attrs[k]))
+	}
+	p.log.LogAttrs(ctx, level, msg, attrs...)
 	return nil
 }}}
 
 func metricFunc(name string, f func(MetricsSink, string, float64)) hostFuncDef {
-	return hostFuncDef{name, []api.ValueType{i32, i32, f64}, nil, func(_ context.Context, c *callState, mem api.Memory, s []uint64) error {
+	return hostFuncDef{name, []api.ValueType{i32, i32, f64}, nil, func(_ context.Context, c *callState, mem guestMemory, s []uint64) error {
 		b, err := readGuest(mem, "metrics."+name, api.DecodeU32(s[0]), api.DecodeU32(s[1]))
 		if err != nil {
 			return err
+		}
+		if len(b) == 0 || len(b) > maxMetricName || !utf8.Valid(b) {
+			return nil // not a metric name; dropped
 		}
 		f(c.plugin.sink, string(b), api.DecodeF64(s[2]))
 		return nil
@@ -308,12 +541,12 @@ var metricsFuncs = []hostFuncDef{
 	metricFunc("histogram_observe", MetricsSink.HistogramObserve),
 }
 
-var clockFuncs = []hostFuncDef{{"now_unix_nano", nil, []api.ValueType{i64}, func(_ context.Context, c *callState, _ api.Memory, s []uint64) error {
+var clockFuncs = []hostFuncDef{{"now_unix_nano", nil, []api.ValueType{i64}, func(_ context.Context, c *callState, _ guestMemory, s []uint64) error {
 	s[0] = api.EncodeI64(c.plugin.clock().UnixNano())
 	return nil
 }}}
 
-var randomFuncs = []hostFuncDef{{"fill", reqResp, nil, func(_ context.Context, c *callState, mem api.Memory, s []uint64) error {
+var randomFuncs = []hostFuncDef{{"fill", reqResp, nil, func(_ context.Context, c *callState, mem guestMemory, s []uint64) error {
 	ptr, n := api.DecodeU32(s[0]), api.DecodeU32(s[1])
 	if n > maxRandomBytes {
 		return fmt.Errorf("%w: random.fill: %d bytes, at most %d", ErrABI, n, maxRandomBytes)
@@ -331,7 +564,7 @@ var randomFuncs = []hostFuncDef{{"fill", reqResp, nil, func(_ context.Context, c
 	return nil
 }}}
 
-var configFuncs = []hostFuncDef{{"read", reqResp, one32, func(_ context.Context, c *callState, mem api.Memory, s []uint64) error {
+var configFuncs = []hostFuncDef{{"read", reqResp, one32, func(_ context.Context, c *callState, mem guestMemory, s []uint64) error {
 	n, err := copyOut(mem, "config.read", c.plugin.caps.Config, api.DecodeU32(s[0]), api.DecodeU32(s[1]))
 	s[0] = api.EncodeU32(n)
 	return err

@@ -113,7 +113,7 @@ func (c *callState) outputWrite(mem guestMemory, ptr, n uint32) (uint32, error) 
 // hostFunc adapts a host function to wazero: it finds the call state in ctx
 // and turns an error into a fault of the call (recorded, then raised as a
 // panic, which wazero returns from the guest's export as an error).
-func hostFunc(f func(ctx context.Context, c *callState, mem api.Memory, stack []uint64) error) api.GoModuleFunc {
+func hostFunc(f func(ctx context.Context, c *callState, mem guestMemory, stack []uint64) error) api.GoModuleFunc {
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		c, _ := ctx.Value(callKey{}).(*callState)
 		if c == nil {
@@ -132,22 +132,22 @@ type hostFuncDef struct {
 	name    string
 	params  []api.ValueType
 	results []api.ValueType
-	fn      func(ctx context.Context, c *callState, mem api.Memory, stack []uint64) error
+	fn      func(ctx context.Context, c *callState, mem guestMemory, stack []uint64) error
 }
 
 // coreFuncs are the functions of module gatewayd_v1.
 var coreFuncs = []hostFuncDef{
-	{"input_read", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(_ context.Context, c *callState, mem api.Memory, s []uint64) error {
+	{"input_read", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(_ context.Context, c *callState, mem guestMemory, s []uint64) error {
 		n, err := c.inputRead(mem, api.DecodeU32(s[0]), api.DecodeU32(s[1]))
 		s[0] = api.EncodeU32(n)
 		return err
 	}},
-	{"output_write", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(_ context.Context, c *callState, mem api.Memory, s []uint64) error {
+	{"output_write", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(_ context.Context, c *callState, mem guestMemory, s []uint64) error {
 		n, err := c.outputWrite(mem, api.DecodeU32(s[0]), api.DecodeU32(s[1]))
 		s[0] = api.EncodeU32(n)
 		return err
 	}},
-	{"result_read", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(_ context.Context, c *callState, mem api.Memory, s []uint64) error {
+	{"result_read", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(_ context.Context, c *callState, mem guestMemory, s []uint64) error {
 		n, err := c.resultRead(mem, api.DecodeU32(s[0]), api.DecodeU32(s[1]))
 		s[0] = api.EncodeU32(n)
 		return err

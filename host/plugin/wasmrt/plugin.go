@@ -42,8 +42,10 @@ type Spec struct {
 	// CallTimeout bounds each call (default 5 s); a guest still running
 	// then is stopped and its instance discarded.
 	CallTimeout time.Duration
-	// MinInstances are created by Load; MaxInstances (default 4) bounds the
-	// instances alive at once, so the calls served at once.
+	// MinInstances are created by Load, and the pool is topped back up to
+	// it in the background after instances are discarded (failures,
+	// recycling). MaxInstances (default 4) bounds the instances alive at
+	// once, so the calls served at once.
 	MinInstances, MaxInstances int
 	// RecycleAfterCalls, if positive, replaces an instance after that many
 	// calls.
@@ -78,6 +80,7 @@ type Plugin struct {
 	clock   func() time.Time
 	randMu  sync.Mutex
 	random  io.Reader
+	kvMu    chan struct{} // serialises KV writes (quota check and write)
 	ifaces  []string
 	minor   int
 	wrt     wazero.Runtime
@@ -92,7 +95,10 @@ type Plugin struct {
 	closed bool
 
 	live     atomic.Int64
-	created  atomic.Int64 // instances created, for tests
+	refillOn atomic.Bool    // a refill goroutine is running
+	refillN  atomic.Int64   // refill requests, to catch those made while it ran
+	bg       sync.WaitGroup // the refill goroutine
+	created  atomic.Int64   // instances created, for tests
 	memBytes atomic.Int64
 	br       breaker
 
@@ -120,7 +126,7 @@ func (r *Runtime) Load(ctx context.Context, spec Spec) (_ *Plugin, err error) {
 	if spec.Name == "" || strings.ContainsAny(spec.Name, " \t\n/") {
 		return nil, fmt.Errorf("wasmrt: invalid plugin name %q", spec.Name)
 	}
-	p := &Plugin{name: spec.Name, rt: r, spec: spec, caps: spec.Caps, done: make(chan struct{})}
+	p := &Plugin{name: spec.Name, rt: r, spec: spec, caps: spec.Caps, done: make(chan struct{}), kvMu: make(chan struct{}, 1)}
 	if err := p.applyDefaults(); err != nil {
 		return nil, err
 	}
@@ -467,6 +473,71 @@ func (p *Plugin) release(in *instance, healthy bool) {
 	}
 	p.discard(in)
 	<-p.sem
+	p.refill()
+}
+
+// refill tops the pool back up to MinInstances in the background after an
+// instance was discarded. At most one refill goroutine runs per plugin. It
+// creates instances one at a time, each in a free slot of MaxInstances (it
+// never waits for one) and within CallTimeout, and stops at the first
+// failure; a later discard tries again.
+func (p *Plugin) refill() {
+	if p.spec.MinInstances == 0 {
+		return
+	}
+	p.refillN.Add(1)
+	if !p.refillOn.CompareAndSwap(false, true) {
+		return
+	}
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		for {
+			n := p.refillN.Load()
+			for p.topUpOne() {
+			}
+			p.refillOn.Store(false)
+			if p.refillN.Load() == n || !p.refillOn.CompareAndSwap(false, true) {
+				return
+			}
+		}
+	}()
+}
+
+// topUpOne adds one idle instance if fewer than MinInstances are alive and
+// a slot is free. It reports whether it did.
+func (p *Plugin) topUpOne() bool {
+	if p.live.Load() >= int64(p.spec.MinInstances) {
+		return false
+	}
+	select {
+	case p.sem <- struct{}{}:
+	default:
+		return false // every slot is in use
+	}
+	defer func() { <-p.sem }()
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed || p.live.Load() >= int64(p.spec.MinInstances) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+	defer cancel()
+	in, err := p.newInstance(ctx)
+	if err != nil {
+		p.rt.log.Warn("plugin pool refill failed", "plugin", p.name, "err", err)
+		return false
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.discard(in)
+		return false
+	}
+	p.idle = append(p.idle, in)
+	p.mu.Unlock()
+	return true
 }
 
 // Call runs method with the encoded request req in a pooled instance and
@@ -480,12 +551,13 @@ func (p *Plugin) release(in *instance, healthy bool) {
 //
 // The returned slice belongs to the caller; req is not retained.
 func (p *Plugin) Call(ctx context.Context, method uint32, req []byte) ([]byte, error) {
-	if err := p.br.allow(time.Now()); err != nil {
+	tk, err := p.br.allow(time.Now())
+	if err != nil {
 		p.count(method, resultCircuitOpen)
 		return nil, &PluginError{Plugin: p.name, Method: method, Cause: err}
 	}
 	if uint64(len(req)) > math.MaxInt32 {
-		p.br.abandon()
+		p.br.abandon(tk)
 		return nil, &PluginError{Plugin: p.name, Method: method, Cause: fmt.Errorf("%w: request of %d bytes", ErrABI, len(req))}
 	}
 	in, err := p.acquire(ctx)
@@ -493,10 +565,10 @@ func (p *Plugin) Call(ctx context.Context, method uint32, req []byte) ([]byte, e
 		var pe *PluginError
 		if errors.As(err, &pe) { // instantiation failed: the plugin's fault
 			pe.Method = method
-			p.record(method, false)
+			p.record(tk, method, false)
 			return nil, pe
 		}
-		p.br.abandon()
+		p.br.abandon(tk)
 		p.count(method, resultBusy)
 		return nil, &PluginError{Plugin: p.name, Method: method, Cause: err}
 	}
@@ -507,17 +579,17 @@ func (p *Plugin) Call(ctx context.Context, method uint32, req []byte) ([]byte, e
 	switch {
 	case err == nil:
 		p.release(in, true)
-		p.record(method, true)
+		p.record(tk, method, true)
 		p.count(method, resultOK)
 		return out, nil
 	case errors.As(err, &ae):
 		p.release(in, true)
-		p.record(method, true)
+		p.record(tk, method, true)
 		p.count(method, resultAppError)
 		return nil, err
 	default:
 		p.release(in, false)
-		p.record(method, false)
+		p.record(tk, method, false)
 		p.rt.log.Warn("plugin call failed", "plugin", p.name, "method", method, "err", err)
 		return nil, err
 	}
@@ -578,8 +650,8 @@ func firstLine(s string) string {
 	return s
 }
 
-func (p *Plugin) record(method uint32, ok bool) {
-	opened, closed := p.br.record(ok, time.Now())
+func (p *Plugin) record(tk ticket, method uint32, ok bool) {
+	opened, closed := p.br.record(tk, ok, time.Now())
 	if !ok {
 		p.count(method, resultPluginError)
 	}
@@ -634,6 +706,7 @@ func (p *Plugin) Close(ctx context.Context) error {
 	if cerr := p.wrt.Close(context.WithoutCancel(ctx)); cerr != nil && err == nil {
 		err = fmt.Errorf("wasmrt: close %s: %w", p.name, cerr)
 	}
+	p.bg.Wait()
 	m := p.rt.metrics
 	m.instances.DeleteLabelValues(p.name)
 	m.memory.DeleteLabelValues(p.name)
@@ -652,7 +725,11 @@ func (p *Plugin) closeIdle(context.Context) {
 	}
 }
 
-// breaker is a consecutive-failure circuit breaker.
+// breaker is a consecutive-failure circuit breaker. Each opening starts a
+// new generation; a call only counts in the generation it was admitted in,
+// so a call that started before the circuit opened cannot close it (or
+// count against it) when it ends late. Only the half-open trial call, which
+// is admitted in the current generation, closes an open circuit.
 type breaker struct {
 	threshold int // <= 0 disables
 	cooldown  time.Duration
@@ -661,55 +738,76 @@ type breaker struct {
 	failures  int
 	openUntil time.Time // zero while closed
 	probing   bool      // a half-open trial call is running
+	gen       uint64    // incremented each time the circuit opens
 }
 
-func (b *breaker) allow(now time.Time) error {
+// ticket is what allow gives a call, for record and abandon.
+type ticket struct {
+	gen   uint64
+	trial bool
+}
+
+func (b *breaker) allow(now time.Time) (ticket, error) {
 	if b.threshold <= 0 {
-		return nil
+		return ticket{}, nil
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.openUntil.IsZero() {
-		return nil
+		return ticket{gen: b.gen}, nil
 	}
 	if now.Before(b.openUntil) {
-		return fmt.Errorf("%w after %d consecutive failures; retry after %s", ErrCircuitOpen, b.failures, b.openUntil.Format(time.RFC3339))
+		return ticket{}, fmt.Errorf("%w after %d consecutive failures; retry after %s", ErrCircuitOpen, b.failures, b.openUntil.Format(time.RFC3339))
 	}
 	if b.probing {
-		return fmt.Errorf("%w: half-open, a trial call is running", ErrCircuitOpen)
+		return ticket{}, fmt.Errorf("%w: half-open, a trial call is running", ErrCircuitOpen)
 	}
 	b.probing = true
-	return nil
+	return ticket{gen: b.gen, trial: true}, nil
 }
 
-// abandon gives back a trial call that did not reach the plugin.
-func (b *breaker) abandon() {
+// abandon gives back a call that did not reach the plugin.
+func (b *breaker) abandon(t ticket) {
+	if !t.trial {
+		return
+	}
 	b.mu.Lock()
 	b.probing = false
 	b.mu.Unlock()
 }
 
 // record counts a call's outcome and reports whether it opened or closed
-// the circuit.
-func (b *breaker) record(ok bool, now time.Time) (opened, closed bool) {
+// the circuit. Outcomes of calls admitted before the latest opening are
+// ignored.
+func (b *breaker) record(t ticket, ok bool, now time.Time) (opened, closed bool) {
 	if b.threshold <= 0 {
 		return false, false
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.probing = false
+	if t.trial {
+		b.probing = false
+	}
+	if t.gen != b.gen {
+		return false, false // admitted before the circuit (last) opened
+	}
 	if ok {
 		b.failures = 0
-		if !b.openUntil.IsZero() {
+		if !b.openUntil.IsZero() { // only a trial call gets here
 			b.openUntil = time.Time{}
 			return false, true
 		}
 		return false, false
 	}
 	b.failures++
-	if b.failures >= b.threshold {
-		opened = b.openUntil.IsZero()
+	switch {
+	case t.trial:
 		b.openUntil = now.Add(b.cooldown)
+		b.gen++
+	case b.failures >= b.threshold && b.openUntil.IsZero():
+		b.openUntil = now.Add(b.cooldown)
+		b.gen++
+		opened = true
 	}
 	return opened, false
 }

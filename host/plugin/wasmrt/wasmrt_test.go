@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,10 +22,15 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	abiv1 "github.com/ubeu/gateway/abi/v1"
-	"github.com/ubeu/gateway/host/netguard"
 )
 
-var guests = []string{"echo", "loop", "oob", "oom", "badabi", "ungranted", "badstatus", "httpget"}
+// guests maps the test guests to their packages: testdata/<name> unless
+// listed here.
+var guests = map[string]string{
+	"echo": "", "loop": "", "oob": "", "oom": "", "badabi": "", "ungranted": "", "badstatus": "", "httpget": "",
+	"rawcaps": "", "sdkcaps": "",
+	"echo-resolver": "../../../sdk-plugin/examples/echo-resolver",
+}
 
 var (
 	buildOnce sync.Once
@@ -48,9 +50,12 @@ func guest(tb testing.TB, name string) []byte {
 		}
 		var wg sync.WaitGroup
 		var mu sync.Mutex
-		for _, g := range guests {
+		for g, pkg := range guests {
+			if pkg == "" {
+				pkg = "./testdata/" + g
+			}
 			wg.Go(func() {
-				cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", filepath.Join(buildDir, g+".wasm"), "./testdata/"+g)
+				cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", filepath.Join(buildDir, g+".wasm"), pkg)
 				cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 				if out, err := cmd.CombinedOutput(); err != nil {
 					mu.Lock()
@@ -165,8 +170,12 @@ func TestEcho(t *testing.T) {
 	if got := value(r.metrics.calls.WithLabelValues("echo", "2", "app_error")); got != 1 {
 		t.Errorf("calls_total{app_error} = %v, want 1", got)
 	}
-	if got := value(r.metrics.instances.WithLabelValues("echo")); got != 1 {
-		t.Errorf("instances = %v, want 1", got)
+	// The failed call's instance was discarded and the pool topped back up
+	// to MinInstances in the background; mustEcho may have created another
+	// one meanwhile.
+	p.bg.Wait()
+	if got := value(r.metrics.instances.WithLabelValues("echo")); got != float64(p.live.Load()) || got < 1 || got > 2 {
+		t.Errorf("instances = %v (live %d), want 1 or 2", got, p.live.Load())
 	}
 	if got := value(r.metrics.memory.WithLabelValues("echo")); got < 1<<20 {
 		t.Errorf("memory_bytes = %v, want the instance's linear memory", got)
@@ -422,46 +431,6 @@ func TestClose(t *testing.T) {
 	load(t, r, Spec{Name: "echo"}) // the name is free again
 }
 
-func TestHTTPCapability(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "hello from loopback") }))
-	defer srv.Close()
-	r := newTestRuntime(t, nil)
-	fetch := func(p *Plugin, url string) httpResponse {
-		t.Helper()
-		out, err := p.Call(context.Background(), 5, []byte(url))
-		if err != nil {
-			t.Fatalf("fetch %s: %v", url, err)
-		}
-		var res httpResponse
-		if err := json.Unmarshal(out, &res); err != nil {
-			t.Fatalf("response %q: %v", out, err)
-		}
-		return res
-	}
-	metadata := "http://169.254.169.254/latest/meta-data/"
-
-	deny := load(t, r, Spec{Name: "httpget", Grants: []string{ModuleHTTP}, Caps: Capabilities{
-		HTTP: GuardedHTTP(&netguard.Policy{Timeout: 2 * time.Second}),
-	}})
-	for _, u := range []string{srv.URL, metadata} {
-		res := fetch(deny, u)
-		if res.Code != codeDenied || !strings.Contains(res.Error, "not allowed") {
-			t.Fatalf("%s without a grant: %+v, want permission_denied", u, res)
-		}
-	}
-	mustEcho(t, deny)
-
-	allow := load(t, r, Spec{Name: "httpget2", Wasm: guest(t, "httpget"), Grants: []string{ModuleHTTP}, Caps: Capabilities{
-		HTTP: GuardedHTTP(&netguard.Policy{Timeout: 2 * time.Second, AllowedPrefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}),
-	}})
-	if res := fetch(allow, srv.URL); res.Status != 200 || string(res.Body) != "hello from loopback" {
-		t.Fatalf("granted loopback: %+v", res)
-	}
-	if res := fetch(allow, metadata); res.Code != codeDenied {
-		t.Fatalf("metadata with only loopback granted: %+v", res)
-	}
-}
-
 // value returns the value of a counter or gauge.
 func value(m prometheus.Metric) float64 {
 	var d dto.Metric
@@ -477,9 +446,7 @@ func value(m prometheus.Metric) float64 {
 // TestMemoryFlat makes 200,000 calls into one instance and checks that its
 // linear memory does not grow (the guest yields at the end of each call).
 func TestMemoryFlat(t *testing.T) {
-	if testing.Short() {
-		t.Skip("200,000 calls")
-	}
+	longTest(t, "200,000 calls")
 	r := newTestRuntime(t, nil)
 	p := load(t, r, Spec{Name: "echo", MinInstances: 1, MaxInstances: 1})
 	in := p.idle[0]
@@ -498,4 +465,20 @@ func TestMemoryFlat(t *testing.T) {
 	if end > start+1<<20 {
 		t.Fatalf("linear memory grew from %d to %d bytes", start, end)
 	}
+}
+
+// longTest skips a long test unless GATEWAYD_LONG_TESTS=1 or -run names it
+// (the default go test of the package stays short, with -race too).
+func longTest(t *testing.T, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("%s: skipped with -short", what)
+	}
+	if os.Getenv("GATEWAYD_LONG_TESTS") == "1" {
+		return
+	}
+	if f := flag.Lookup("test.run"); f != nil && strings.Contains(f.Value.String(), t.Name()) {
+		return
+	}
+	t.Skipf("%s: set GATEWAYD_LONG_TESTS=1 or name it with -run", what)
 }

@@ -74,3 +74,13 @@ func Ptr(b []byte) uint32 {
 	}
 	return uint32(uintptr(unsafe.Pointer(&b[0])))
 }
+
+// Len returns the length of the result of a capability import that
+// returned r: r itself on success, else what result_read reports (the
+// encoded Error).
+func Len(r int32) int32 {
+	if r >= 0 {
+		return r
+	}
+	return resultRead(nil, 0)
+}

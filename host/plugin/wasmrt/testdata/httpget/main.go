@@ -1,13 +1,14 @@
 //go:build wasip1
 
-// Command httpget is a test guest: method 1 echoes; method 5 fetches the URL
-// given as input through gatewayd_v1_http.request and returns the encoded
-// response as is.
+// Command httpget is a test guest: method 1 echoes; method 5 passes its
+// input, an encoded abiv1.HTTPRequest, to gatewayd_v1_http.request and
+// returns the import's result as 4 bytes (little-endian int32) followed by
+// what result_read holds.
 package main
 
 import (
+	"encoding/binary"
 	"runtime"
-	"strconv"
 	"unsafe"
 
 	"github.com/ubeu/gateway/host/plugin/wasmrt/testdata/guestabi"
@@ -29,8 +30,9 @@ func call(method int32, n int32) int32 {
 		guestabi.Output(in)
 		return 0
 	}
-	req := []byte(`{"method":"GET","url":` + strconv.Quote(string(in)) + `}`)
-	rn := httpRequest(unsafe.Pointer(&req[0]), int32(len(req)))
-	guestabi.Output(guestabi.Result(rn))
+	req := append([]byte(nil), in...)
+	rn := httpRequest(unsafe.Pointer(unsafe.SliceData(req)), int32(len(req)))
+	res := guestabi.Result(guestabi.Len(rn))
+	guestabi.Output(append(binary.LittleEndian.AppendUint32(nil, uint32(rn)), res...))
 	return 0
 }
