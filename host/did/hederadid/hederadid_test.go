@@ -351,6 +351,12 @@ func TestReplayRules(t *testing.T) {
 	}
 }
 
+// FuzzReplay replays an arbitrary message after a valid create, and a
+// random topic (from seed) with the message inserted, comparing the
+// parallel replay with the sequential one. Each input signs and replays a
+// topic several times, and most inputs reach new coverage, so the default
+// minimization (60s per input) dominates; run it with -fuzzminimizetime 1x
+// or similar.
 func FuzzReplay(f *testing.F) {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
@@ -359,10 +365,20 @@ func FuzzReplay(f *testing.F) {
 	owner := Event{DIDOwner: &OwnerEvent{ID: d + "#did-root-key", Type: TypeEd25519_2020, Controller: d, PublicKeyMultibase: did.EncodeMultikey(did.CodecEd25519Pub, pub)}}
 	create, _ := Sign(priv, OpCreate, d, owner, time.Unix(1, 0))
 	sv, _ := Sign(other, OpCreate, d, Event{Service: &ServiceEvent{ID: d + "#s", Type: "T", ServiceEndpoint: "https://e"}}, time.Unix(2, 0))
-	f.Add(sv)
-	f.Add([]byte(`{"mode":"plain","message":{"timestamp":"2024-01-01T00:00:00Z","operation":"delete","did":"` + d + `","event":"bnVsbA=="},"signature":"` + strings.Repeat("A", 86) + `=="}`))
-	f.Add([]byte(`{}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
+	f.Add(sv, uint64(0))
+	f.Add([]byte(`{"mode":"plain","message":{"timestamp":"2024-01-01T00:00:00Z","operation":"delete","did":"`+d+`","event":"bnVsbA=="},"signature":"`+strings.Repeat("A", 86)+`=="}`), uint64(1))
+	f.Add([]byte(`{}`), uint64(2))
+	// A message of the generated topic, so mutations start from a valid one.
+	g := newTopicGen(3, 1, 2)
+	g.create(0)
+	g.step()
+	f.Add(g.msgs[1].Contents, uint64(3))
+	// Sequential checks ahead of the fold: the same code paths, with
+	// deterministic coverage (see maxWorkers). TestReplayParallelMatchesSequential
+	// covers the goroutines.
+	maxWorkers = 1
+	f.Cleanup(func() { maxWorkers = 0 })
+	f.Fuzz(func(t *testing.T, b []byte, seed uint64) {
 		msgs := []ledger.Message{
 			{TopicID: "0.0.5", Sequence: 1, ConsensusTime: time.Unix(10, 0), Contents: create},
 			{TopicID: "0.0.5", Sequence: 2, ConsensusTime: time.Unix(11, 0), Contents: b},
@@ -378,6 +394,19 @@ func FuzzReplay(f *testing.F) {
 			t.Fatalf("arbitrary message applied: %q", b)
 		}
 		_ = st.Document()
+
+		g := newTopicGen(seed, 1+int(seed%3), 3)
+		for i := range g.dids {
+			g.create(i)
+		}
+		for range seed % 16 {
+			g.step()
+		}
+		g.add(b)
+		for range (seed >> 4) % 8 {
+			g.step()
+		}
+		compareReplays(t, g)
 	})
 }
 

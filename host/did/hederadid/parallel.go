@@ -24,10 +24,19 @@ import (
 // parallelMin is the least number of tasks worth spreading over goroutines.
 const parallelMin = 2
 
+// maxWorkers, if positive, caps the goroutines of forEach below GOMAXPROCS.
+// FuzzReplay sets it to 1: the order in which goroutines pick up tasks
+// changes the coverage the fuzzer sees, which it would mistake for new
+// behaviour.
+var maxWorkers int
+
 // forEach calls f(0), …, f(n-1) on up to GOMAXPROCS goroutines and returns
 // when all calls have returned.
 func forEach(n int, f func(i int)) {
 	workers := min(runtime.GOMAXPROCS(0), n)
+	if maxWorkers > 0 {
+		workers = min(workers, maxWorkers)
+	}
 	if n < parallelMin || workers < 2 {
 		for i := range n {
 			f(i)
