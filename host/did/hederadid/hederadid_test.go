@@ -472,30 +472,6 @@ func TestTopic20(t *testing.T) {
 	}
 }
 
-func BenchmarkResolveUncached20(b *testing.B) {
-	svc, _, _ := newService(b)
-	d := topic20(b, svc)
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := svc.ResolveUncached(ctx, d); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkResolveCached20(b *testing.B) {
-	svc, _, _ := newService(b)
-	d := topic20(b, svc)
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := svc.Resolve(ctx, d, did.ResolveOptions{}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 func BenchmarkVerifyMessage(b *testing.B) {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	d := ID{Network: "testnet", PublicKey: pub, TopicID: "0.0.5"}.String()
