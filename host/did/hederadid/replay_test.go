@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -292,5 +293,51 @@ func TestReplayRotationReverify(t *testing.T) {
 	st, _ = Replay(gd.id, g.msgs, Cut{})
 	if st.NextVersionID != "" || !st.NextUpdate.IsZero() {
 		t.Fatalf("current version has a next version: %s", st.NextVersionID)
+	}
+}
+
+// TestTopicCacheBounded: the cache drops least recently used topics beyond
+// MaxCachedDIDs, and dropped topics resolve again from the ledger.
+func TestTopicCacheBounded(t *testing.T) {
+	ctx := t.Context()
+	l := newMemLedger()
+	kv, s := newKV(t)
+	svc, err := New(Options{Ledger: l, Keys: NewKeys(kv, s), Logger: slog.New(slog.DiscardHandler), MaxCachedDIDs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dids []string
+	for range 4 {
+		topic, _ := svc.CreateTopic(ctx)
+		d, _, err := svc.Create(ctx, topic, CreateOptions{AlsoKnownAs: []string{"x"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dids = append(dids, d)
+	}
+	check := func() {
+		t.Helper()
+		svc.mu.Lock()
+		defer svc.mu.Unlock()
+		if len(svc.topics) > 2 || svc.cached > 2 || svc.lru.Len() != len(svc.topics) {
+			t.Fatalf("%d topics, %d DIDs cached (lru %d), bound 2", len(svc.topics), svc.cached, svc.lru.Len())
+		}
+	}
+	check()
+	for range 2 {
+		for _, d := range dids {
+			if res := resolve(t, svc, d); len(res.Document.AlsoKnownAs) != 1 {
+				t.Fatalf("%s: %+v", d, res.Document)
+			}
+			check()
+		}
+	}
+	// The most recently used topic is the one kept.
+	id, _ := Parse(dids[3])
+	svc.mu.Lock()
+	_, ok := svc.topics[id.TopicID]
+	svc.mu.Unlock()
+	if !ok {
+		t.Fatal("most recently used topic dropped")
 	}
 }
