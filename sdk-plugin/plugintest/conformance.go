@@ -1,0 +1,366 @@
+//go:build !wasip1
+
+package plugintest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"sync"
+	"time"
+
+	abiv1 "github.com/ubeu/gateway/abi/v1"
+)
+
+// TB is the part of testing.TB the conformance suites use, so that a suite
+// can itself be tested. *testing.T implements it.
+type TB interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+}
+
+// PluginInfo is what a plugin must report in Describe. Empty Name or
+// Version accept any non-empty value; Interfaces, if set, must be equal
+// (in any order), else the interface under test must be listed.
+type PluginInfo struct {
+	Name       string
+	Version    string
+	Interfaces []string
+}
+
+// ResolveCase is one declared Resolve answer. Exactly one of Want and
+// WantCode is set: the plugin must answer Want (compared after an encoding
+// round trip, so nil and empty are the same), or fail with an *abiv1.Error
+// of code WantCode.
+type ResolveCase struct {
+	Req      *abiv1.ResolveRequest
+	Want     *abiv1.ResolveResponse
+	WantCode abiv1.ErrorCode
+}
+
+// CheckOwnershipCase is one declared CheckOwnership answer, like ResolveCase.
+type CheckOwnershipCase struct {
+	Req      *abiv1.CheckOwnershipRequest
+	Want     *abiv1.CheckOwnershipResponse
+	WantCode abiv1.ErrorCode
+}
+
+// ResolverCases is what ResolverConformance checks beyond the generic rules.
+type ResolverCases struct {
+	Plugin         PluginInfo
+	Resolve        []ResolveCase
+	CheckOwnership []CheckOwnershipCase
+	// Parallel is the number of goroutines replaying the cases at once
+	// (default 8); Rounds is how many times each replays them (default 10).
+	Parallel, Rounds int
+	// Timeout bounds each call (default 10 s).
+	Timeout time.Duration
+}
+
+// LMSCases, DirectoryCases and SSOCases configure the generic checks of
+// the other interfaces.
+type (
+	LMSCases       = GenericCases
+	DirectoryCases = GenericCases
+	SSOCases       = GenericCases
+)
+
+// GenericCases configures the checks every interface shares.
+type GenericCases struct {
+	Plugin           PluginInfo
+	Parallel, Rounds int
+	Timeout          time.Duration
+}
+
+// A request that does not decode: field 1, length-delimited, claiming 5
+// bytes where 1 follows.
+var malformed = []byte{0x0a, 0x05, 'x'}
+
+// unknownMethod is a method ID no ABI version assigns (block 0xff).
+const unknownMethod = 0xff01
+
+// ResolverConformance checks that tr (a plugin implementing "resolver")
+// behaves as the gateway expects:
+//   - Describe reports a name, a version, the interfaces and ABI minor 1.x;
+//   - an unknown method ID and a method of an interface the plugin does not
+//     implement get an *abiv1.Error with code UNIMPLEMENTED;
+//   - a request that does not decode gets INVALID_ARGUMENT (not a crash:
+//     the plugin keeps answering);
+//   - an empty name gets INVALID_ARGUMENT from Resolve and CheckOwnership;
+//   - the declared cases get their declared answers;
+//   - the same cases, replayed from parallel goroutines, get the same answers.
+func ResolverConformance(t TB, tr abiv1.Transport, cases ResolverCases) {
+	t.Helper()
+	c := newChecker(t, tr, cases.Timeout)
+	c.describe(abiv1.IfaceResolver, cases.Plugin)
+	c.unimplemented(abiv1.IfaceResolver, cases.Plugin.Interfaces)
+	c.malformed(abiv1.MethodResolverResolve, abiv1.MethodResolverCheckOwnership)
+
+	cl := abiv1.NewResolverClient(c)
+	_, err := cl.Resolve(c.ctx(), &abiv1.ResolveRequest{Name: ""})
+	c.wantCode("Resolve with an empty name", err, abiv1.ErrorCodeInvalidArgument)
+	_, err = cl.CheckOwnership(c.ctx(), &abiv1.CheckOwnershipRequest{Name: "", Address: &abiv1.Address{Chain: "eip155:1", Address: "0x0"}})
+	c.wantCode("CheckOwnership with an empty name", err, abiv1.ErrorCodeInvalidArgument)
+
+	var calls []func() error
+	for i, rc := range cases.Resolve {
+		if rc.Req == nil {
+			t.Errorf("Resolve case %d: Req is nil", i)
+			continue
+		}
+		call := func() error {
+			got, err := cl.Resolve(c.ctx(), rc.Req)
+			return compare(err, got, rc.Want, rc.WantCode)
+		}
+		if err := call(); err != nil {
+			t.Errorf("Resolve case %d (%q): %v", i, rc.Req.Name, err)
+		}
+		calls = append(calls, call)
+	}
+	for i, oc := range cases.CheckOwnership {
+		if oc.Req == nil {
+			t.Errorf("CheckOwnership case %d: Req is nil", i)
+			continue
+		}
+		call := func() error {
+			got, err := cl.CheckOwnership(c.ctx(), oc.Req)
+			return compare(err, got, oc.Want, oc.WantCode)
+		}
+		if err := call(); err != nil {
+			t.Errorf("CheckOwnership case %d (%q): %v", i, oc.Req.Name, err)
+		}
+		calls = append(calls, call)
+	}
+	calls = append(calls, func() error {
+		_, err := cl.Resolve(c.ctx(), &abiv1.ResolveRequest{Name: ""})
+		return compare(err, (*abiv1.ResolveResponse)(nil), nil, abiv1.ErrorCodeInvalidArgument)
+	})
+	c.parallel(calls, cases.Parallel, cases.Rounds)
+}
+
+// LMSConformance checks the generic rules (Describe, UNIMPLEMENTED,
+// INVALID_ARGUMENT for malformed requests, parallel calls) for "lms".
+func LMSConformance(t TB, tr abiv1.Transport, cases LMSCases) {
+	t.Helper()
+	genericConformance(t, tr, abiv1.IfaceLMS, cases, abiv1.MethodLMSDescribeCourses, abiv1.MethodLMSListCompletions)
+}
+
+// DirectoryConformance checks the generic rules for "directory".
+func DirectoryConformance(t TB, tr abiv1.Transport, cases DirectoryCases) {
+	t.Helper()
+	genericConformance(t, tr, abiv1.IfaceDirectory, cases, abiv1.MethodDirectoryHandleSCIM, abiv1.MethodDirectoryPullChanges)
+}
+
+// SSOConformance checks the generic rules for "sso".
+func SSOConformance(t TB, tr abiv1.Transport, cases SSOCases) {
+	t.Helper()
+	genericConformance(t, tr, abiv1.IfaceSSO, cases, abiv1.MethodSSOBeginLogin, abiv1.MethodSSOConsumeResponse, abiv1.MethodSSOMetadata)
+}
+
+func genericConformance(t TB, tr abiv1.Transport, iface string, cases GenericCases, methods ...uint32) {
+	t.Helper()
+	c := newChecker(t, tr, cases.Timeout)
+	c.describe(iface, cases.Plugin)
+	c.unimplemented(iface, cases.Plugin.Interfaces)
+	c.malformed(methods...)
+	var calls []func() error
+	for _, m := range methods {
+		calls = append(calls, func() error {
+			_, err := c.Call(c.ctx(), m, malformed)
+			return compare(err, (*abiv1.DescribeResponse)(nil), nil, abiv1.ErrorCodeInvalidArgument)
+		})
+	}
+	calls = append(calls, func() error {
+		_, err := abiv1.NewPluginClient(c).Describe(c.ctx(), &abiv1.DescribeRequest{})
+		return err
+	})
+	c.parallel(calls, cases.Parallel, cases.Rounds)
+}
+
+// checker wraps the transport with a per-call timeout.
+type checker struct {
+	t       TB
+	tr      abiv1.Transport
+	timeout time.Duration
+	ifaces  []string // from Describe
+}
+
+func newChecker(t TB, tr abiv1.Transport, timeout time.Duration) *checker {
+	if tr == nil {
+		t.Fatalf("plugintest: nil transport")
+	}
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	return &checker{t: t, tr: tr, timeout: timeout}
+}
+
+func (c *checker) ctx() context.Context { return context.Background() }
+
+// Call implements abiv1.Transport with the checker's timeout.
+func (c *checker) Call(ctx context.Context, method uint32, req []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	return c.tr.Call(ctx, method, req)
+}
+
+func (c *checker) describe(iface string, want PluginInfo) {
+	c.t.Helper()
+	d, err := abiv1.NewPluginClient(c).Describe(c.ctx(), &abiv1.DescribeRequest{})
+	if err != nil {
+		c.t.Fatalf("Describe: %v", err)
+		return
+	}
+	c.ifaces = d.Interfaces
+	if d.Name == "" || (want.Name != "" && d.Name != want.Name) {
+		c.t.Errorf("Describe name = %q, want %q", d.Name, orAny(want.Name))
+	}
+	if d.Version == "" || (want.Version != "" && d.Version != want.Version) {
+		c.t.Errorf("Describe version = %q, want %q", d.Version, orAny(want.Version))
+	}
+	if want.Interfaces != nil {
+		if !sameSet(d.Interfaces, want.Interfaces) {
+			c.t.Errorf("Describe interfaces = %q, want %q", d.Interfaces, want.Interfaces)
+		}
+	} else if !slices.Contains(d.Interfaces, iface) {
+		c.t.Errorf("Describe interfaces = %q, want them to include %q", d.Interfaces, iface)
+	}
+	if d.ABIMinor > abiv1.Minor {
+		c.t.Errorf("Describe abi_minor = %d, newer than this host's %d", d.ABIMinor, abiv1.Minor)
+	}
+}
+
+// unimplemented checks an unknown method ID and a method of every
+// interface the plugin does not declare.
+func (c *checker) unimplemented(iface string, declared []string) {
+	c.t.Helper()
+	_, err := c.Call(c.ctx(), unknownMethod, nil)
+	c.wantCode(fmt.Sprintf("unknown method %#04x", unknownMethod), err, abiv1.ErrorCodeUnimplemented)
+	have := c.ifaces
+	if declared != nil {
+		have = declared
+	}
+	for _, m := range abiv1.Methods {
+		if m.Interface == "plugin" || m.Interface == iface || slices.Contains(have, m.Interface) {
+			continue
+		}
+		_, err := c.Call(c.ctx(), m.ID, nil)
+		c.wantCode(fmt.Sprintf("%s.%s (interface %s not declared)", m.Service, m.Name, m.Interface), err, abiv1.ErrorCodeUnimplemented)
+	}
+}
+
+// malformed checks that requests that do not decode get INVALID_ARGUMENT
+// and that the plugin still answers after them.
+func (c *checker) malformed(methods ...uint32) {
+	c.t.Helper()
+	for _, m := range methods {
+		_, err := c.Call(c.ctx(), m, malformed)
+		c.wantCode(abiv1.MethodName(m)+" with a request that does not decode", err, abiv1.ErrorCodeInvalidArgument)
+	}
+	if _, err := abiv1.NewPluginClient(c).Describe(c.ctx(), &abiv1.DescribeRequest{}); err != nil {
+		c.t.Fatalf("Describe after malformed requests: %v (did the plugin crash?)", err)
+	}
+}
+
+func (c *checker) wantCode(what string, err error, code abiv1.ErrorCode) {
+	c.t.Helper()
+	if err := compare(err, (*abiv1.DescribeResponse)(nil), nil, code); err != nil {
+		c.t.Errorf("%s: %v", what, err)
+	}
+}
+
+// parallel replays calls from n goroutines, rounds times each, and reports
+// the first few disagreements.
+func (c *checker) parallel(calls []func() error, n, rounds int) {
+	c.t.Helper()
+	if n <= 0 {
+		n = 8
+	}
+	if rounds <= 0 {
+		rounds = 10
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for g := range n {
+		wg.Go(func() {
+			for r := range rounds {
+				for i := range calls {
+					call := calls[(i+g+r)%len(calls)]
+					if err := call(); err != nil {
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i == 3 {
+			c.t.Errorf("parallel calls: %d more failures", len(errs)-3)
+			break
+		}
+		c.t.Errorf("parallel calls (%d goroutines): %v", n, err)
+	}
+}
+
+// message is a generated ABI message.
+type message interface {
+	MarshalAppend([]byte) []byte
+	Unmarshal([]byte) error
+}
+
+// compare checks a call's outcome against want or wantCode.
+func compare[M message](err error, got, want M, wantCode abiv1.ErrorCode) error {
+	if wantCode != 0 || reflect.ValueOf(want).IsNil() {
+		var ae *abiv1.Error
+		switch {
+		case err == nil:
+			return fmt.Errorf("answered %+v, want an error with code %v", got, wantCode)
+		case !errors.As(err, &ae):
+			return fmt.Errorf("failed with %v, want an application error (*abiv1.Error) with code %v", err, wantCode)
+		case ae.Code != wantCode:
+			return fmt.Errorf("error code %v (%q), want %v", ae.Code, ae.Message, wantCode)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("failed: %v, want %+v", err, want)
+	}
+	g, w := roundTrip(got), roundTrip(want)
+	if !reflect.DeepEqual(g, w) {
+		return fmt.Errorf("answered %+v, want %+v", got, want)
+	}
+	return nil
+}
+
+// roundTrip normalises m through its encoding (nil and empty collections
+// become the same).
+func roundTrip[M message](m M) M {
+	out := reflect.New(reflect.TypeOf(m).Elem()).Interface().(M)
+	_ = out.Unmarshal(m.MarshalAppend(nil))
+	return out
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+func orAny(s string) string {
+	if s == "" {
+		return "any non-empty value"
+	}
+	return s
+}
