@@ -84,9 +84,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// testCacheDir is a compilation cache shared by the tests of one run, so
-// that each guest is compiled once.
+// testCacheDir is a compilation cache shared by the tests, so that each
+// guest is compiled once. It lives in the user's cache directory and is
+// kept between runs (compiling the guests is most of the time of a -race
+// run); wazero keys it by module hash and its own version.
 var testCacheDir = sync.OnceValue(func() string {
+	if c, err := os.UserCacheDir(); err == nil {
+		d := filepath.Join(c, "gatewayd-wasmrt-test-cache")
+		if os.MkdirAll(d, 0o700) == nil {
+			return d
+		}
+	}
 	d, err := os.MkdirTemp("", "wasmrt-cache-")
 	if err != nil {
 		panic(err)
