@@ -114,10 +114,13 @@ func ResolverConformance(t TB, tr abiv1.Transport, cases ResolverCases) {
 		}
 		call := func() error {
 			got, err := cl.Resolve(c.ctx(), rc.Req)
-			return compare(err, got, rc.Want, rc.WantCode)
+			if err := compare(err, got, rc.Want, rc.WantCode); err != nil {
+				return fmt.Errorf("resolve case %d (%q): %w", i, rc.Req.Name, err)
+			}
+			return nil
 		}
 		if err := call(); err != nil {
-			t.Errorf("Resolve case %d (%q): %v", i, rc.Req.Name, err)
+			t.Errorf("%v", err)
 		}
 		calls = append(calls, call)
 	}
@@ -128,16 +131,22 @@ func ResolverConformance(t TB, tr abiv1.Transport, cases ResolverCases) {
 		}
 		call := func() error {
 			got, err := cl.CheckOwnership(c.ctx(), oc.Req)
-			return compare(err, got, oc.Want, oc.WantCode)
+			if err := compare(err, got, oc.Want, oc.WantCode); err != nil {
+				return fmt.Errorf("checkOwnership case %d (%q): %w", i, oc.Req.Name, err)
+			}
+			return nil
 		}
 		if err := call(); err != nil {
-			t.Errorf("CheckOwnership case %d (%q): %v", i, oc.Req.Name, err)
+			t.Errorf("%v", err)
 		}
 		calls = append(calls, call)
 	}
 	calls = append(calls, func() error {
 		_, err := cl.Resolve(c.ctx(), &abiv1.ResolveRequest{Name: ""})
-		return compare(err, (*abiv1.ResolveResponse)(nil), nil, abiv1.ErrorCodeInvalidArgument)
+		if err := compare(err, (*abiv1.ResolveResponse)(nil), nil, abiv1.ErrorCodeInvalidArgument); err != nil {
+			return fmt.Errorf("resolve with an empty name: %w", err)
+		}
+		return nil
 	})
 	c.parallel(calls, cases.Parallel, cases.Rounds)
 }
@@ -171,7 +180,10 @@ func genericConformance(t TB, tr abiv1.Transport, iface string, cases GenericCas
 	for _, m := range methods {
 		calls = append(calls, func() error {
 			_, err := c.Call(c.ctx(), m, malformed)
-			return compare(err, (*abiv1.DescribeResponse)(nil), nil, abiv1.ErrorCodeInvalidArgument)
+			if err := compare(err, (*abiv1.DescribeResponse)(nil), nil, abiv1.ErrorCodeInvalidArgument); err != nil {
+				return fmt.Errorf("%s with a request that does not decode: %w", abiv1.MethodName(m), err)
+			}
+			return nil
 		})
 	}
 	calls = append(calls, func() error {
