@@ -42,6 +42,9 @@ type echo struct {
 }
 
 func (e *echo) lookup(name string) (entry, error) {
+	if name == "" {
+		return entry{}, abiv1.Errorf(abiv1.ErrorCodeInvalidArgument, "name is required")
+	}
 	if e.cfg == nil {
 		var c config
 		if err := sdk.Config(&c); err != nil {
