@@ -59,6 +59,8 @@ routes := {
 	"users.limits.check": {"access": "self_or_admin", "class": "api"},
 	"admin.users.get": {"access": "admin", "class": "api"},
 	"admin.backup": {"access": "admin", "class": "api"},
+	"admin.plugins.list": {"access": "admin", "class": "api"},
+	"admin.plugins.reload": {"access": "admin", "class": "api"},
 	"did.resolve": {"access": "public", "class": "did"},
 	"identity.did.get": {"access": "public", "class": "did"},
 	"identity.dids.list": {"access": "jwt", "class": "api"},

@@ -253,7 +253,7 @@ test_limits_missing_param if {
 
 # Admin routes.
 
-admin_routes := ["admin.users.get", "admin.backup"]
+admin_routes := ["admin.users.get", "admin.backup", "admin.plugins.list", "admin.plugins.reload"]
 
 test_admin_routes_admin if {
 	every route in admin_routes {

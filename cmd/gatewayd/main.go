@@ -182,7 +182,7 @@ func newRoot() *cobra.Command {
 	tokenCmd.Flags().DurationVar(&ttl, "ttl", 10*time.Minute, "lifetime of the token (at most 1h)")
 	adminCmd.AddCommand(tokenCmd)
 
-	root.AddCommand(serve, version, cfgCmd, polCmd, backup, restore, adminCmd)
+	root.AddCommand(serve, version, cfgCmd, polCmd, backup, restore, adminCmd, newPluginCmd(&f))
 	return root
 }
 

@@ -528,6 +528,10 @@ func (c *Config) Validate() error {
 // DBDir is the Badger directory.
 func (c *Config) DBDir() string { return filepath.Join(c.DataDir, "db") }
 
+// PluginsDir holds installed plugins, the lock file, trusted publisher
+// keys (trusted/) and plugin secrets (secrets/).
+func (c *Config) PluginsDir() string { return filepath.Join(c.DataDir, "plugins") }
+
 // LedgerDir holds the embedded local ledger.
 func (c *Config) LedgerDir() string { return filepath.Join(c.DataDir, "ledger") }
 

@@ -34,6 +34,7 @@ import (
 	"github.com/ubeu/gateway/host/metrics"
 	"github.com/ubeu/gateway/host/names"
 	"github.com/ubeu/gateway/host/netguard"
+	"github.com/ubeu/gateway/host/plugin/manager"
 	"github.com/ubeu/gateway/host/policy"
 	"github.com/ubeu/gateway/host/ratelimit"
 	"github.com/ubeu/gateway/host/resolve"
@@ -91,6 +92,7 @@ type Gateway struct {
 	Identity *identity.Service
 	Names    *names.Registry
 	Resolver *resolve.Resolver
+	Plugins  *manager.Manager
 	Server   *httpapi.Server
 
 	stop chan struct{}
@@ -157,10 +159,15 @@ func OpenWith(ctx context.Context, cfg *config.Config, log *slog.Logger, accessL
 		return nil, err
 	}
 
+	g.Plugins, err = manager.New(ctx, manager.Options{Root: cfg.PluginsDir(), Store: g.Store.KV(),
+		Logger: log, Registerer: reg, GatewaydVersion: Version})
+	if err != nil {
+		return nil, fmt.Errorf("plugins: %w", err)
+	}
 	g.Server, err = httpapi.New(httpapi.Deps{
 		Config: cfg, Logger: log, Store: g.Store, Backup: g.Store.Backup,
 		Keyring: g.Keyring, Tokens: g.Tokens, Policy: g.Policy, Limits: lim, Limiter: g.Limiter,
-		Identity: g.Identity, Names: g.Names, Resolver: g.Resolver,
+		Identity: g.Identity, Names: g.Names, Resolver: g.Resolver, Plugins: g.Plugins,
 		Registry: reg, Metrics: m, Version: Version, AccessLog: accessLog,
 	})
 	if err != nil {
@@ -323,6 +330,11 @@ func (g *Gateway) Close() error {
 
 func (g *Gateway) closeParts() error {
 	var errs []error
+	if g.Plugins != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		errs = append(errs, g.Plugins.Close(ctx))
+		cancel()
+	}
 	if g.Policy != nil {
 		errs = append(errs, g.Policy.Close())
 	}

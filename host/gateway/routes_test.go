@@ -14,6 +14,8 @@ var routeClass = map[string]string{
 	"openapi":              "public",
 	"jwks":                 "public",
 	"metrics":              "admin",
+	"admin.plugins.list":   "admin",
+	"admin.plugins.reload": "admin",
 	"users.register":       "public",
 	"auth.login":           "public",
 	"auth.refresh":         "public",
@@ -36,7 +38,7 @@ var routeClass = map[string]string{
 }
 
 // noBody lists the POST routes that take no request body.
-var noBody = map[string]bool{"auth.logout": true, "domains.iam.renew": true}
+var noBody = map[string]bool{"auth.logout": true, "domains.iam.renew": true, "admin.plugins.reload": true}
 
 // TestEveryRouteBadInput sends every registered route unauthenticated,
 // unauthorised, malformed, oversized and wrongly typed input, and checks

@@ -14,6 +14,7 @@ import (
 	"github.com/ubeu/gateway/host/auth"
 	"github.com/ubeu/gateway/host/limits"
 	"github.com/ubeu/gateway/host/names"
+	"github.com/ubeu/gateway/host/plugin/manager"
 	"github.com/ubeu/gateway/host/store"
 )
 
@@ -34,6 +35,8 @@ func (s *Server) routes() {
 	r.add("POST", "/api/v1/users/{userId}/limits/check", "users.limits.check", s.limitsCheck)
 	r.add("GET", "/api/v1/admin/users/{userId}", "admin.users.get", s.adminUserGet)
 	r.add("GET", "/api/v1/admin/backup", "admin.backup", s.adminBackup)
+	r.add("GET", "/api/v1/admin/plugins", "admin.plugins.list", s.adminPlugins)
+	r.add("POST", "/api/v1/admin/plugins/reload", "admin.plugins.reload", s.adminPluginsReload)
 	s.identityRoutes()
 }
 
@@ -44,12 +47,17 @@ func (s *Server) healthz(c *Ctx) error {
 // Ready reports whether the server can serve: the store answers and a
 // policy is loaded.
 func (s *Server) Ready(c *Ctx) map[string]string {
-	checks := map[string]string{"store": "ok", "policy": "ok"}
+	checks := map[string]string{"store": "ok", "policy": "ok", "plugins": "ok"}
 	if err := s.Store.Ping(c); err != nil {
 		checks["store"] = "unavailable"
 	}
 	if !s.Policy.Ready() {
 		checks["policy"] = "not loaded"
+	}
+	if s.Plugins != nil {
+		if err := s.Plugins.Ready(); err != nil {
+			checks["plugins"] = err.Error()
+		}
 	}
 	return checks
 }
@@ -483,4 +491,25 @@ func (s *Server) adminBackup(c *Ctx) error {
 		s.Logger.Info("backup streamed", "requestId", reqID, "version", n)
 	})
 	return nil
+}
+
+// adminPlugins lists installed plugins with their status and counters.
+func (s *Server) adminPlugins(c *Ctx) error {
+	list := []manager.Status{}
+	if s.Plugins != nil {
+		list = append(list, s.Plugins.List()...)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"plugins": list})
+}
+
+// adminPluginsReload re-reads the lock file now (installs and removes made
+// with `gatewayd plugin` are otherwise picked up within seconds).
+func (s *Server) adminPluginsReload(c *Ctx) error {
+	if s.Plugins == nil {
+		return errNotFound("plugins")
+	}
+	if err := s.Plugins.Reload(c); err != nil {
+		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeUnprocessable, Message: "reload: " + err.Error()}
+	}
+	return s.adminPlugins(c)
 }

@@ -39,6 +39,7 @@ import (
 	"github.com/ubeu/gateway/host/limits"
 	"github.com/ubeu/gateway/host/metrics"
 	"github.com/ubeu/gateway/host/names"
+	"github.com/ubeu/gateway/host/plugin/manager"
 	"github.com/ubeu/gateway/host/policy"
 	"github.com/ubeu/gateway/host/ratelimit"
 	"github.com/ubeu/gateway/host/resolve"
@@ -59,6 +60,7 @@ type Deps struct {
 	Identity *identity.Service
 	Names    *names.Registry
 	Resolver *resolve.Resolver
+	Plugins  *manager.Manager
 	Registry *prometheus.Registry
 	Metrics  *metrics.Metrics
 	Version  string
