@@ -64,9 +64,10 @@ type Options struct {
 	// TrustedDir holds the trusted publisher keys (*.pub) Install accepts;
 	// empty means <Root>/trusted.
 	TrustedDir string
-	// Runtimes start plugins, one per manifest runtime. Empty means a
-	// WasmRuntime with the compilation cache in <Root>/.wasm-cache, Logger
-	// and Registerer.
+	// Runtimes start plugins, one per manifest runtime. Empty means both
+	// a WasmRuntime with the compilation cache in <Root>/.wasm-cache,
+	// Logger and Registerer, and a ProcessRuntime with Logger and
+	// Registerer.
 	Runtimes []Runtime
 	// Store backs the KV capability; each plugin gets the namespace
 	// "plugin:<name>". Nil fails the plugins granted kv.
@@ -172,7 +173,7 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 			CacheDir:   filepath.Join(opts.Root, ".wasm-cache"),
 			Logger:     m.log,
 			Registerer: opts.Registerer,
-		})}
+		}), NewProcessRuntime(ProcessOptions{Logger: m.log, Registerer: opts.Registerer})}
 	}
 	for _, rt := range rts {
 		m.runtimes[rt.Name()] = rt
@@ -549,8 +550,10 @@ func (m *Manager) Remove(ctx context.Context, name string) error {
 	return m.Reload(ctx)
 }
 
-// Close stops watching the lock file, then drains and closes every plugin.
-// Calls still running when ctx ends are cut short.
+// Close stops watching the lock file, then drains and closes every plugin,
+// and then closes the runtimes that have a Close method: a ProcessRuntime
+// stops every process it started, so no plugin process outlives the
+// manager. Calls still running when ctx ends are cut short.
 func (m *Manager) Close(ctx context.Context) error {
 	if m.stopWatch != nil {
 		select {

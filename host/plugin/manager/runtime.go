@@ -15,7 +15,7 @@ import (
 )
 
 // Runtime starts installed plugins of one kind: "wasm" (WasmRuntime) or
-// "process" (a go-plugin runtime). The manager picks the runtime whose Name
+// "process" (ProcessRuntime). The manager picks the runtime whose Name
 // equals the manifest's runtime.
 type Runtime interface {
 	// Name is the manifest runtime served ("wasm" or "process").
