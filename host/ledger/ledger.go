@@ -11,6 +11,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -24,6 +25,8 @@ var (
 	// ErrRejected means the ledger refused the transaction (bad signature,
 	// insufficient balance, invalid topic, message too large …).
 	ErrRejected = errors.New("ledger: transaction rejected")
+	// ErrTokenNotFound means the token (NFT collection) does not exist.
+	ErrTokenNotFound = errors.New("ledger: token not found")
 )
 
 // MaxChunkSize is the largest message chunk HCS accepts; larger messages
@@ -83,4 +86,66 @@ type Ledger interface {
 	Messages(ctx context.Context, topicID string, after time.Time, limit int) ([]Message, error)
 	// Close releases the backend.
 	Close() error
+}
+
+// MaxNFTMetadata is the largest metadata one NFT may carry: the Hedera
+// Token Service limit (METADATA_TOO_LONG above it). Put a compact
+// reference there (for example "iam:alice.iam" or a hash pointer to a
+// topic message), not the record itself.
+const MaxNFTMetadata = 100
+
+// NFTCollectionOptions configures a new NFT collection (a Hedera Token
+// Service token of type NON_FUNGIBLE_UNIQUE).
+type NFTCollectionOptions struct {
+	Name   string // public name, 1 to 100 bytes
+	Symbol string // public symbol, 1 to 100 bytes
+	Memo   string // public memo, at most 100 bytes
+}
+
+// Check reports, wrapping ErrRejected, options the ledger would refuse.
+func (o NFTCollectionOptions) Check() error {
+	switch {
+	case o.Name == "" || len(o.Name) > 100:
+		return fmt.Errorf("%w: token name is %d bytes, want 1 to 100", ErrRejected, len(o.Name))
+	case o.Symbol == "" || len(o.Symbol) > 100:
+		return fmt.Errorf("%w: token symbol is %d bytes, want 1 to 100", ErrRejected, len(o.Symbol))
+	case len(o.Memo) > 100:
+		return fmt.Errorf("%w: token memo is %d bytes, at most 100", ErrRejected, len(o.Memo))
+	}
+	return nil
+}
+
+// CheckNFTMetadata reports, wrapping ErrRejected, metadata longer than
+// MaxNFTMetadata.
+func CheckNFTMetadata(metadata []byte) error {
+	if len(metadata) > MaxNFTMetadata {
+		return fmt.Errorf("%w: NFT metadata is %d bytes, at most %d", ErrRejected, len(metadata), MaxNFTMetadata)
+	}
+	return nil
+}
+
+// NFT is one minted token of a collection, as a backend reads it back.
+type NFT struct {
+	TokenID       string    // the collection, "0.0.N"
+	Serial        int64     // from 1, in mint order
+	Metadata      []byte    // as minted
+	Owner         string    // holding account: the treasury (operator) unless transferred
+	MintedAt      time.Time // consensus time of the mint
+	TransactionID string    // of the mint ("" where the backend does not know it)
+}
+
+// NFTLedger is implemented by backends that can hold non-fungible tokens;
+// test for it with a type assertion. The ledger's operator is the treasury
+// account, the supply key and the admin key of every collection it
+// creates, so only this gateway can mint. Both methods return the Receipt
+// of the transaction (TopicID and Sequence empty; fees as for topics).
+type NFTLedger interface {
+	// CreateNFTCollection creates a collection with an unbounded supply
+	// and returns its token ID ("0.0.N").
+	CreateNFTCollection(ctx context.Context, o NFTCollectionOptions) (tokenID string, r Receipt, err error)
+	// MintNFT mints one NFT of the collection, held by the treasury, and
+	// returns its serial number (1, 2, … per collection). Metadata longer
+	// than MaxNFTMetadata is rejected (ErrRejected) before anything is
+	// sent; an unknown collection is ErrTokenNotFound.
+	MintNFT(ctx context.Context, tokenID string, metadata []byte) (serial int64, r Receipt, err error)
 }

@@ -41,6 +41,13 @@
 // a warning is logged. A plain key found later with a Sealer is re-stored
 // sealed.
 //
+// # Tokens
+//
+// The ledger also implements ledger.NFTLedger, the embedded equivalent of
+// Hedera Token Service NFTs: collections take their numbers from the
+// entity counter shared with topics; each mint is one durable transaction
+// (see token.go).
+//
 // # Key layout
 //
 // Numbers are big-endian; <topic> is the topic number (8 bytes).
@@ -51,7 +58,12 @@
 //	                         Unix nanoseconds; Messages seeks here
 //	t/<topic>               topic record: head (last seq, time, running hash),
 //	                         submit key, memo
-//	meta/topics             last topic number assigned
+//	k/<token>               NFT collection record (see collection in token.go):
+//	                         head (last serial, mint time), treasury,
+//	                         supply key, name, symbol, memo
+//	n/<token><serial 8>     minted NFT (see nft): time, payer, metadata,
+//	                         operator signature
+//	meta/topics             last entity number assigned (topics and tokens)
 //	meta/operator           operator key: 0 ‖ 32-byte seed, or 1 ‖ sealed seed
 //	meta/clock              last consensus time assigned, Unix nanoseconds
 package local
