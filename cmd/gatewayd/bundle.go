@@ -278,6 +278,11 @@ func (b *bundler) one(ctx context.Context, dirName, src string) error {
 	if err != nil {
 		return err
 	}
+	// Hash again after the build, which may have touched go.mod or go.sum
+	// (-mod=mod), so that the next bundle compares like with like.
+	if inputs, err = b.inputsHash(ctx, src, targets); err != nil {
+		return err
+	}
 	if err := writeBundleState(b.root, dirName, bundleStateEntry{
 		InputsSHA256: inputs, Name: inst.Name, Version: inst.Version,
 		ManifestSHA256: inst.ManifestSHA256, ConfigSHA256: inst.ConfigSHA256,
