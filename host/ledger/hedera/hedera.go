@@ -1,6 +1,8 @@
-// Package hedera implements ledger.Ledger on the Hedera network: writes go
-// to consensus nodes through the Hiero Go SDK (TopicCreateTransaction,
-// TopicMessageSubmitTransaction), reads come from a mirror node's REST API,
+// Package hedera implements ledger.Ledger and ledger.NFTLedger on the
+// Hedera network: writes go to consensus nodes through the Hiero Go SDK
+// (TopicCreateTransaction, TopicMessageSubmitTransaction, and for NFTs
+// TokenCreateTransaction and TokenMintTransaction), reads come from a
+// mirror node's REST API,
 // merged with an in-memory log of this process's own recent writes so that
 // a read right after a write sees it even while the mirror lags.
 //
@@ -398,6 +400,8 @@ func (l *Ledger) mapErr(op string, err error) error {
 		switch st {
 		case hiero.StatusInvalidTopicID, hiero.StatusTopicExpired:
 			return fmt.Errorf("hedera: %s: %w: %w", op, ledger.ErrTopicNotFound, err)
+		case hiero.StatusInvalidTokenID, hiero.StatusTokenWasDeleted:
+			return fmt.Errorf("hedera: %s: %w: %w", op, ledger.ErrTokenNotFound, err)
 		case hiero.StatusBusy, hiero.StatusPlatformNotActive, hiero.StatusPlatformTransactionNotCreated,
 			hiero.StatusUnknown, hiero.StatusReceiptNotFound, hiero.StatusRecordNotFound, hiero.StatusThrottledAtConsensus:
 			return fmt.Errorf("hedera: %s: %w: %w", op, ledger.ErrUnavailable, err)

@@ -19,6 +19,10 @@ import (
 //     order asc|desc; timestamp with gt:/gte:/lt:/lte:/eq:; links.next is
 //     a path, or null on the last page)
 //   - exchange rate: https://docs.hedera.com/api-reference/network/get-the-network-exchange-rate-to-estimate-costs
+//   - NFT info: https://docs.hedera.com/api-reference/tokens/get-nft-info
+//     (GET /api/v1/tokens/{tokenId}/nfts/{serialNumber}: account_id,
+//     created_timestamp, delegating_spender, deleted, metadata (base64),
+//     modified_timestamp, serial_number, spender_id, token_id)
 
 type mirrorChunkInfo struct {
 	InitialTransactionID string `json:"initial_transaction_id"`
@@ -64,6 +68,7 @@ func (n *Network) mirrorHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/topics/{id}/messages", n.serveTopicMessages)
 	mux.HandleFunc("GET /api/v1/network/exchangerate", n.serveExchangeRate)
+	mux.HandleFunc("GET /api/v1/tokens/{id}/nfts/{serial}", n.serveNFT)
 	return mux
 }
 
@@ -231,4 +236,41 @@ func (n *Network) serveExchangeRate(w http.ResponseWriter, _ *http.Request) {
 	next := rate
 	next.ExpirationTime += 3600
 	writeJSON(w, http.StatusOK, mirrorExchangeRate{CurrentRate: rate, NextRate: next, Timestamp: formatTimestamp(now)})
+}
+
+type mirrorNFT struct {
+	AccountID         *string `json:"account_id"`
+	CreatedTimestamp  *string `json:"created_timestamp"`
+	DelegatingSpender *string `json:"delegating_spender"`
+	Deleted           bool    `json:"deleted"`
+	Metadata          string  `json:"metadata"`
+	ModifiedTimestamp *string `json:"modified_timestamp"`
+	SerialNumber      int64   `json:"serial_number"`
+	SpenderID         *string `json:"spender_id"`
+	TokenID           *string `json:"token_id"`
+}
+
+func (n *Network) serveNFT(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	serial, err := strconv.ParseInt(r.PathValue("serial"), 10, 64)
+	if err != nil || serial < 1 {
+		writeError(w, http.StatusBadRequest, "Invalid parameter: serialnumber")
+		return
+	}
+	t, nft, ok := n.nftVisible(id, serial, n.cfg.Now())
+	if !ok {
+		writeError(w, http.StatusNotFound, "Not found")
+		return
+	}
+	ts := formatTimestamp(nft.minted)
+	tokenID := tokenString(t.id)
+	owner := nft.owner
+	writeJSON(w, http.StatusOK, mirrorNFT{
+		AccountID:         &owner,
+		CreatedTimestamp:  &ts,
+		Metadata:          base64.StdEncoding.EncodeToString(nft.metadata),
+		ModifiedTimestamp: &ts,
+		SerialNumber:      nft.serial,
+		TokenID:           &tokenID,
+	})
 }

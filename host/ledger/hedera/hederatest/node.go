@@ -4,7 +4,8 @@
 // through the real Hiero Go SDK without a network.
 //
 // What the fake node models:
-//   - ConsensusService createTopic and submitMessage, CryptoService
+//   - ConsensusService createTopic and submitMessage, TokenService
+//     createToken and mintToken (non-fungible tokens only), CryptoService
 //     getTransactionReceipts and getTxRecordByTxID. Nothing else.
 //   - Transactions are decoded from SignedTransactionBytes; the signature map
 //     must hold a valid signature by the configured operator key over the body
@@ -23,6 +24,13 @@
 //     Record queries cost 0 here.
 //   - Precheck INVALID_TOPIC_ID for unknown topics, MESSAGE_SIZE_TOO_LARGE
 //     for chunks over 1024 bytes, DUPLICATE_TRANSACTION for a reused ID.
+//   - Tokens (see token.go): createToken accepts NON_FUNGIBLE_UNIQUE tokens
+//     whose treasury is the operator account; mintToken checks the token's
+//     supply key signed and gives serial numbers from 1 per token. Topic and
+//     token numbers share one entity counter, as on Hedera. Every failure is
+//     reported at precheck (the real network reports some, such as
+//     INVALID_TOKEN_ID, in the receipt instead). Fees: TokenCreate $1.00,
+//     TokenMint $0.02 per NFT.
 //   - Knobs: InjectPrecheck (e.g. BUSY for the next n transactions),
 //     SetDelay (every RPC waits), SetMirrorLag, SetBalance.
 package hederatest
@@ -46,7 +54,8 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Fees in US cents, as published for HCS (see ../shared/specs/local-peers.md).
+// Fees in US cents, as published for HCS (see ../shared/specs/local-peers.md);
+// the Token Service fees are in token.go.
 const (
 	CreateTopicCents   = 1.0  // $0.01
 	SubmitMessageCents = 0.08 // $0.0008 per chunk
@@ -87,8 +96,9 @@ type Network struct {
 	httpSrv  *http.Server
 
 	mu            sync.Mutex
-	nextTopic     int64
+	nextEntity    int64
 	topics        map[string]*topic
+	tokens        map[string]*token
 	txs           map[string]*services.TransactionRecord
 	balance       int64
 	limitBalance  bool
@@ -146,8 +156,9 @@ func Start(cfg Config) (*Network, error) {
 		NodeAccountID: cfg.NodeAccountID,
 		cfg:           cfg,
 		operator:      op,
-		nextTopic:     1000,
+		nextEntity:    1000,
 		topics:        map[string]*topic{},
+		tokens:        map[string]*token{},
 		txs:           map[string]*services.TransactionRecord{},
 		balance:       cfg.Balance,
 		limitBalance:  cfg.Balance > 0,
@@ -169,6 +180,7 @@ func Start(cfg Config) (*Network, error) {
 	n.grpcSrv = grpc.NewServer()
 	services.RegisterConsensusServiceServer(n.grpcSrv, consensusServer{n: n})
 	services.RegisterCryptoServiceServer(n.grpcSrv, cryptoServer{n: n})
+	services.RegisterTokenServiceServer(n.grpcSrv, tokenServer{n: n})
 	go func() { _ = n.grpcSrv.Serve(gl) }()
 
 	n.httpSrv = &http.Server{Handler: n.mirrorHandler(), ReadHeaderTimeout: 5 * time.Second}
@@ -322,7 +334,29 @@ func (n *Network) handle(ctx context.Context, tx *services.Transaction, kind str
 	var submit *services.ConsensusSubmitMessageTransactionBody
 	var create *services.ConsensusCreateTopicTransactionBody
 	var t *topic
+	var tokenCreate *services.TokenCreateTransactionBody
+	var tokenMint *services.TokenMintTransactionBody
+	var tok *token
 	switch kind {
+	case "tokenCreate":
+		tokenCreate = body.GetTokenCreation()
+		if tokenCreate == nil {
+			return precheck(services.ResponseCodeEnum_NOT_SUPPORTED), nil
+		}
+		if code := n.checkTokenCreate(tokenCreate, signed); code != services.ResponseCodeEnum_OK {
+			return precheck(code), nil
+		}
+		fee = n.FeeTinybars(TokenCreateCents)
+	case "tokenMint":
+		tokenMint = body.GetTokenMint()
+		if tokenMint == nil {
+			return precheck(services.ResponseCodeEnum_NOT_SUPPORTED), nil
+		}
+		var code services.ResponseCodeEnum
+		if tok, code = n.checkTokenMint(tokenMint, signed); code != services.ResponseCodeEnum_OK {
+			return precheck(code), nil
+		}
+		fee = n.FeeTinybars(TokenMintNFTCents) * int64(len(tokenMint.GetMetadata()))
 	case "create":
 		create = body.GetConsensusCreateTopic()
 		if create == nil {
@@ -366,9 +400,13 @@ func (n *Network) handle(ctx context.Context, tx *services.Transaction, kind str
 	n.lastConsensus = now
 	receipt := &services.TransactionReceipt{Status: services.ResponseCodeEnum_SUCCESS}
 	switch {
+	case tokenCreate != nil:
+		receipt.TokenID = n.createToken(tokenCreate, now)
+	case tokenMint != nil:
+		receipt.SerialNumbers, receipt.NewTotalSupply = tok.mint(tokenMint.GetMetadata(), now, txid)
 	case create != nil:
-		n.nextTopic++
-		tid := &services.TopicID{TopicNum: n.nextTopic}
+		n.nextEntity++
+		tid := &services.TopicID{TopicNum: n.nextEntity}
 		n.topics[topicString(tid)] = &topic{id: tid, memo: create.GetMemo(), created: now, runningHash: make([]byte, 48)}
 		receipt.TopicID = tid
 	case submit != nil:
@@ -397,7 +435,13 @@ func (n *Network) handle(ctx context.Context, tx *services.Transaction, kind str
 }
 
 func (n *Network) signedByOperator(signed *services.SignedTransaction) bool {
-	raw := n.cfg.OperatorKey.BytesRaw()
+	return signedBy(n.cfg.OperatorKey, signed)
+}
+
+// signedBy reports whether the signature map holds a valid signature by
+// key over the body bytes.
+func signedBy(key hiero.PublicKey, signed *services.SignedTransaction) bool {
+	raw := key.BytesRaw()
 	for _, p := range signed.GetSigMap().GetSigPair() {
 		prefix := p.GetPubKeyPrefix()
 		if len(prefix) > len(raw) || string(raw[:len(prefix)]) != string(prefix) {
@@ -412,7 +456,7 @@ func (n *Network) signedByOperator(signed *services.SignedTransaction) bool {
 		default:
 			continue
 		}
-		if n.cfg.OperatorKey.VerifySignedMessage(signed.GetBodyBytes(), sig) {
+		if key.VerifySignedMessage(signed.GetBodyBytes(), sig) {
 			return true
 		}
 	}
