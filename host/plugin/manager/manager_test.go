@@ -647,4 +647,14 @@ func (k *memKV) List(context.Context, string, string, string, int) ([]store.KVIt
 	return nil, nil
 }
 
-func (k *memKV) Usage(context.Context, string) (int, int64, error) { return 0, 0, nil }
+func (k *memKV) Usage(_ context.Context, ns string) (int, int64, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n, size := 0, int64(0)
+	for nk, v := range k.m {
+		if key, ok := strings.CutPrefix(nk, ns+"\x00"); ok {
+			n, size = n+1, size+int64(len(key)+len(v))
+		}
+	}
+	return n, size, nil
+}
