@@ -3,12 +3,19 @@
 // usage limits), valid for a year and renewable, recorded on the ledger as
 // the name's token and resolvable to its owner's DID.
 //
-// The token: on every backend a registration, renewal or release is a
-// message on the platform's name-registry topic, carrying the name, its
-// serial number (a token ID that never changes for the name's life), the
-// owner DID and the expiry; the registry topic is created on first use.
-// (Minting a Hedera Token Service NFT per name on the hedera backend is
-// not built yet: the registry topic is the record there too.)
+// The token: when the ledger implements ledger.NFTLedger (both the local
+// and the hedera backends do), every registration mints one NFT of the
+// platform's ".iam" collection (a Hedera Token Service NFT on hedera, its
+// embedded equivalent on local), held by the treasury, with the metadata
+// "iam:<name>"; the name's serial is the NFT's serial number. The
+// collection is created on first use and its token ID kept in the KV.
+//
+// Every registration, renewal or release is also a message on the
+// platform's name-registry topic (created on first use), carrying the
+// name, its token ID and serial, the owner DID and the expiry: HTS
+// metadata cannot change after minting, so renewals and releases are
+// recorded there. On a ledger without NFTs the serial comes from a
+// counter in the KV and the topic is the only record.
 package names
 
 import (
@@ -66,7 +73,8 @@ type Name struct {
 	Name          string    `json:"domainName"`
 	Owner         string    `json:"ownerUserId"`
 	DID           string    `json:"did"`
-	Serial        uint64    `json:"tokenSerial"`
+	Serial        uint64    `json:"tokenSerial"` // NFT serial number (a KV counter on a ledger without NFTs)
+	TokenID       string    `json:"tokenId"`     // the .iam NFT collection; "" on a ledger without NFTs
 	TopicID       string    `json:"registryTopicId"`
 	TransactionID string    `json:"transactionId"`
 	Status        string    `json:"status"` // active | expired
@@ -96,31 +104,68 @@ type event struct {
 	Type    string    `json:"type"` // register | renew | release
 	Name    string    `json:"name"`
 	Serial  uint64    `json:"serial"`
+	TokenID string    `json:"tokenId,omitempty"`
 	Owner   string    `json:"ownerDid"`
 	Expires time.Time `json:"expires"`
 }
 
-// topic returns the registry topic, creating it once.
-func (r *Registry) topic(ctx context.Context) (string, error) {
-	v, _, err := r.kv.Get(ctx, ns, "_topic")
+// entity returns the ledger entity ID stored under key, creating the
+// entity once with create. Two registries racing may both create one; the
+// first stored wins and the other is left unused.
+func (r *Registry) entity(ctx context.Context, key string, create func() (string, error)) (string, error) {
+	v, _, err := r.kv.Get(ctx, ns, key)
 	if err == nil {
 		return string(v), nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return "", err
 	}
-	rc, err := r.ledger.CreateTopic(ctx, ledger.TopicOptions{Memo: "gatewayd .iam name registry"})
+	id, err := create()
 	if err != nil {
-		return "", fmt.Errorf("names: create registry topic: %w", err)
+		return "", err
 	}
-	if _, err := r.kv.Put(ctx, ns, "_topic", []byte(rc.TopicID), store.KVCond{Absent: true}); err != nil {
+	if _, err := r.kv.Put(ctx, ns, key, []byte(id), store.KVCond{Absent: true}); err != nil {
 		if errors.Is(err, store.ErrConflict) { // created concurrently: use the winner's
-			v, _, err := r.kv.Get(ctx, ns, "_topic")
+			v, _, err := r.kv.Get(ctx, ns, key)
 			return string(v), err
 		}
 		return "", err
 	}
-	return rc.TopicID, nil
+	return id, nil
+}
+
+// topic returns the registry topic, creating it once.
+func (r *Registry) topic(ctx context.Context) (string, error) {
+	return r.entity(ctx, "_topic", func() (string, error) {
+		rc, err := r.ledger.CreateTopic(ctx, ledger.TopicOptions{Memo: "gatewayd .iam name registry"})
+		if err != nil {
+			return "", fmt.Errorf("names: create registry topic: %w", err)
+		}
+		return rc.TopicID, nil
+	})
+}
+
+// collection is the NFT collection the registry mints names in.
+var collection = ledger.NFTCollectionOptions{Name: "gatewayd .iam names", Symbol: "IAM", Memo: "gatewayd .iam name tokens"}
+
+// mint mints the NFT of a name in the .iam collection, creating the
+// collection once, and returns the collection's token ID and the serial.
+func (r *Registry) mint(ctx context.Context, nl ledger.NFTLedger, name string) (string, uint64, error) {
+	tokenID, err := r.entity(ctx, "_token", func() (string, error) {
+		id, _, err := nl.CreateNFTCollection(ctx, collection)
+		if err != nil {
+			return "", fmt.Errorf("names: create .iam token: %w", err)
+		}
+		return id, nil
+	})
+	if err != nil {
+		return "", 0, err
+	}
+	serial, _, err := nl.MintNFT(ctx, tokenID, []byte("iam:"+name))
+	if err != nil {
+		return "", 0, fmt.Errorf("names: mint %s: %w", name, err)
+	}
+	return tokenID, uint64(serial), nil
 }
 
 func (r *Registry) record(ctx context.Context, e event) (ledger.Receipt, string, error) {
@@ -194,13 +239,18 @@ func (r *Registry) Register(ctx context.Context, name, userID, did string) (*Nam
 	case !errors.Is(err, ErrNotFound):
 		return nil, err
 	}
-	serial, err := r.nextSerial(ctx)
-	if err != nil {
-		return nil, err
+	nl, nfts := r.ledger.(ledger.NFTLedger)
+	var serial uint64 // with NFTs, known once minted
+	if !nfts {
+		if serial, err = r.nextSerial(ctx); err != nil {
+			return nil, err
+		}
 	}
 	n := &Name{Name: name, Owner: userID, DID: did, Serial: serial, RegisteredAt: now, ExpiresAt: now.Add(Term), Status: "active"}
 	// Reserve first, so that two registrations of one name cannot both
-	// reach the ledger; then record on the ledger and store the receipt.
+	// reach the ledger; then mint, record on the registry topic and store
+	// the result. If the ledger fails, give the name back. (An NFT minted
+	// before the topic message failed stays in the treasury, unused.)
 	b, _ := json.Marshal(n)
 	ver, err = r.kv.Put(ctx, ns, "n/"+name, b, cond)
 	if errors.Is(err, store.ErrConflict) {
@@ -209,10 +259,18 @@ func (r *Registry) Register(ctx context.Context, name, userID, did string) (*Nam
 	if err != nil {
 		return nil, err
 	}
-	rc, topic, err := r.record(ctx, event{Type: "register", Name: name, Serial: serial, Owner: did, Expires: n.ExpiresAt})
-	if err != nil {
-		// Not on the ledger: give the name back.
+	release := func() {
 		_ = r.kv.Delete(context.WithoutCancel(ctx), ns, "n/"+name, store.KVCond{Version: ver})
+	}
+	if nfts {
+		if n.TokenID, n.Serial, err = r.mint(ctx, nl, name); err != nil {
+			release()
+			return nil, err
+		}
+	}
+	rc, topic, err := r.record(ctx, event{Type: "register", Name: name, Serial: n.Serial, TokenID: n.TokenID, Owner: did, Expires: n.ExpiresAt})
+	if err != nil {
+		release()
 		return nil, err
 	}
 	n.TopicID, n.TransactionID = topic, rc.TransactionID
@@ -248,7 +306,7 @@ func (r *Registry) Renew(ctx context.Context, name, userID string) (*Name, error
 		return nil, ErrNotFound
 	}
 	n.ExpiresAt = n.ExpiresAt.Add(Term)
-	rc, _, err := r.record(ctx, event{Type: "renew", Name: name, Serial: n.Serial, Owner: n.DID, Expires: n.ExpiresAt})
+	rc, _, err := r.record(ctx, event{Type: "renew", Name: name, Serial: n.Serial, TokenID: n.TokenID, Owner: n.DID, Expires: n.ExpiresAt})
 	if err != nil {
 		return nil, err
 	}

@@ -70,6 +70,14 @@ func TestRegisterResolveRenew(t *testing.T) {
 	if n.Name != "alice.iam" || n.Serial != 1 || n.TopicID == "" || n.TransactionID == "" || !n.ExpiresAt.Equal(c.now().Add(Term)) {
 		t.Fatalf("registered %+v", n)
 	}
+	// The name's token: NFT serial 1 of the .iam collection.
+	nft, err := l.NFT(ctx, n.TokenID, 1)
+	if err != nil || string(nft.Metadata) != "iam:alice.iam" {
+		t.Fatalf("NFT of the name: %+v %v", nft, err)
+	}
+	if err := l.VerifyToken(ctx, n.TokenID); err != nil {
+		t.Fatal(err)
+	}
 	// On the ledger.
 	msgs, err := l.Messages(ctx, n.TopicID, time.Time{}, 10)
 	if err != nil || len(msgs) != 1 {
@@ -77,7 +85,7 @@ func TestRegisterResolveRenew(t *testing.T) {
 	}
 	var ev event
 	json.Unmarshal(msgs[0].Contents, &ev)
-	if ev.Type != "register" || ev.Name != "alice.iam" || ev.Serial != 1 || ev.Owner != n.DID {
+	if ev.Type != "register" || ev.Name != "alice.iam" || ev.Serial != 1 || ev.TokenID != n.TokenID || ev.Owner != n.DID {
 		t.Fatalf("ledger event %+v", ev)
 	}
 	if did, err := r.ResolveName(ctx, "ALICE.iam"); err != nil || did != n.DID {
