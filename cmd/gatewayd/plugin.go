@@ -251,7 +251,7 @@ func newPluginCmd(f *flags) *cobra.Command {
 		},
 	}
 
-	cmd.AddCommand(keygen, sign, pack, install, list, inspect, remove)
+	cmd.AddCommand(keygen, sign, pack, install, list, inspect, remove, newBundleCmd(f))
 	return cmd
 }
 
