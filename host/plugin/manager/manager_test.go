@@ -22,59 +22,80 @@ import (
 	"github.com/ubeu/gateway/host/store"
 )
 
+// build is a go build of the echo resolver, made once per test binary.
+type build struct {
+	env  []string // added to the environment
+	args []string // before -o
+	once sync.Once
+	bin  []byte
+	err  error
+}
+
 var (
-	echoOnce sync.Once
-	echoWasm []byte
-	echoErr  error
+	echoWasmBuild   = &build{env: []string{"GOOS=wasip1", "GOARCH=wasm"}, args: []string{"-buildmode=c-shared"}}
+	echoNativeBuild = &build{env: []string{"CGO_ENABLED=0"}} // serves over go-plugin
 )
 
-// echoModule builds sdk-plugin/examples/echo-resolver for wasip1 once.
-func echoModule(t *testing.T) []byte {
+// get returns the output of the build.
+func (b *build) get(t *testing.T) []byte {
 	t.Helper()
-	echoOnce.Do(func() {
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "manager-echo-")
 		if err != nil {
-			echoErr = err
+			b.err = err
 			return
 		}
 		defer os.RemoveAll(dir)
-		out := filepath.Join(dir, "plugin.wasm")
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "../../../sdk-plugin/examples/echo-resolver")
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			echoErr = fmt.Errorf("go build: %v\n%s", err, b)
+		out := filepath.Join(dir, "echo")
+		args := append(append([]string{"build"}, b.args...), "-o", out, "../../../sdk-plugin/examples/echo-resolver")
+		cmd := exec.Command("go", args...)
+		cmd.Env = append(os.Environ(), b.env...)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build: %v\n%s", err, msg)
 			return
 		}
-		echoWasm, echoErr = os.ReadFile(out)
+		b.bin, b.err = os.ReadFile(out)
 	})
-	if echoErr != nil {
-		t.Fatal(echoErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return echoWasm
+	return b.bin
 }
 
 // writePackage writes an unsigned package directory of the echo resolver
-// named name at version.
+// named name at version, as a wasm plugin.
 func writePackage(t *testing.T, name, version string) string {
 	t.Helper()
-	wasm := echoModule(t)
+	wasm := echoWasmBuild.get(t)
+	return writeEchoPackage(t, name, version, "plugin.wasm", wasm, fmt.Sprintf(`runtime: wasm
+artifacts:
+  wasm: {file: plugin.wasm, sha256: %x}
+limits: {max_instances: 8}
+`, sha256.Sum256(wasm)))
+}
+
+// writeEchoPackage writes a package directory holding artifact (mode 0755)
+// at file and a manifest of name and version requesting log and config,
+// with the lines of runtime, artifacts and limits given.
+func writeEchoPackage(t *testing.T, name, version, file string, artifact []byte, lines string) string {
+	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "plugin.wasm"), wasm, 0o644); err != nil {
+	p := filepath.Join(dir, filepath.FromSlash(file))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, artifact, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	manifest := fmt.Sprintf(`name: %s
 publisher: Test
 version: %s
 interfaces: [resolver]
-runtime: wasm
 abi: ">=1.0 <2"
-artifacts:
-  wasm: {file: plugin.wasm, sha256: %x}
 capabilities:
   log: true
   config: true
-limits: {max_instances: 8}
-`, name, version, sha256.Sum256(wasm))
+`, name, version) + lines
 	if err := os.WriteFile(filepath.Join(dir, pluginpkg.ManifestFile), []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}

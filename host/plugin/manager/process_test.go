@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -22,68 +21,17 @@ import (
 	"github.com/ubeu/gateway/host/plugin/procrt"
 )
 
-var (
-	nativeOnce sync.Once
-	nativeBin  []byte
-	nativeErr  error
-)
-
-// echoBinary builds sdk-plugin/examples/echo-resolver natively (a plain go
-// build, which serves the plugin over go-plugin) once.
-func echoBinary(t *testing.T) []byte {
-	t.Helper()
-	nativeOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "manager-native-")
-		if err != nil {
-			nativeErr = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		out := filepath.Join(dir, "echo-resolver")
-		cmd := exec.Command("go", "build", "-o", out, "../../../sdk-plugin/examples/echo-resolver")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			nativeErr = fmt.Errorf("go build: %v\n%s", err, b)
-			return
-		}
-		nativeBin, nativeErr = os.ReadFile(out)
-	})
-	if nativeErr != nil {
-		t.Fatal(nativeErr)
-	}
-	return nativeBin
-}
-
 // writeProcessPackage writes an unsigned package directory of the native
 // echo resolver named name at version, for this os/arch.
 func writeProcessPackage(t *testing.T, name, version string) string {
 	t.Helper()
-	bin := echoBinary(t)
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "bin", "echo"), bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	manifest := fmt.Sprintf(`name: %s
-publisher: Test
-version: %s
-interfaces: [resolver]
-runtime: process
-abi: ">=1.0 <2"
+	bin := echoNativeBuild.get(t)
+	return writeEchoPackage(t, name, version, "bin/echo", bin, fmt.Sprintf(`runtime: process
 artifacts:
   process:
     %s/%s: {file: bin/echo, sha256: %x}
-capabilities:
-  log: true
-  config: true
 limits: {call_timeout: 5s}
-`, name, version, runtime.GOOS, runtime.GOARCH, sha256.Sum256(bin))
-	if err := os.WriteFile(filepath.Join(dir, pluginpkg.ManifestFile), []byte(manifest), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+`, runtime.GOOS, runtime.GOARCH, sha256.Sum256(bin)))
 }
 
 // newDefaultManager starts a Manager with the default runtimes (wasm and
