@@ -403,7 +403,7 @@ func (n *Network) handle(ctx context.Context, tx *services.Transaction, kind str
 	case tokenCreate != nil:
 		receipt.TokenID = n.createToken(tokenCreate, now)
 	case tokenMint != nil:
-		receipt.SerialNumbers, receipt.NewTotalSupply = tok.mint(tokenMint.GetMetadata(), now, txid)
+		receipt.SerialNumbers, receipt.NewTotalSupply = tok.mint(tokenMint.GetMetadata(), now)
 	case create != nil:
 		n.nextEntity++
 		tid := &services.TopicID{TopicNum: n.nextEntity}

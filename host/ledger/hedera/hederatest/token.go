@@ -43,7 +43,6 @@ type storedNFT struct {
 	metadata []byte
 	minted   time.Time
 	owner    string
-	txid     *services.TransactionID
 }
 
 // tokenServer adapts Network to the generated TokenService interface.
@@ -174,11 +173,11 @@ func (n *Network) createToken(b *services.TokenCreateTransactionBody, now time.T
 }
 
 // mint appends the NFTs and returns their serials and the new supply.
-func (t *token) mint(meta [][]byte, now time.Time, txid *services.TransactionID) ([]int64, uint64) {
+func (t *token) mint(meta [][]byte, now time.Time) ([]int64, uint64) {
 	serials := make([]int64, 0, len(meta))
 	for _, m := range meta {
 		s := int64(len(t.nfts)) + 1
-		t.nfts = append(t.nfts, &storedNFT{serial: s, metadata: append([]byte(nil), m...), minted: now, owner: t.treasury, txid: txid})
+		t.nfts = append(t.nfts, &storedNFT{serial: s, metadata: append([]byte(nil), m...), minted: now, owner: t.treasury})
 		serials = append(serials, s)
 	}
 	return serials, uint64(len(t.nfts))
