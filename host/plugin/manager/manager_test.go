@@ -254,28 +254,20 @@ func TestStartLoadsLockFileAndRecordsFailures(t *testing.T) {
 	}
 }
 
-// TestHotSwapNoDroppedCalls upgrades a plugin while goroutines call it in a
-// loop: no call may fail, and once Install returns every call sees the new
-// version. Then it removes the plugin under the same load.
-func TestHotSwapNoDroppedCalls(t *testing.T) {
-	root := t.TempDir()
-	install(t, root, writePackage(t, "echo", "1.0.0"), configFor("did:example:v1"))
-	m := newManager(t, Options{Root: root})
+// upgradeUnderLoad runs upgrade (which installs the answer
+// did:example:v2) while goroutines resolve through tr in a loop: no call
+// may fail, every answer is v1 or v2, and once upgrade has returned every
+// call sees v2. It returns upgrade's Status.
+func upgradeUnderLoad(t *testing.T, tr abiv1.Transport, callers int, upgrade func() (Status, error)) Status {
+	t.Helper()
 	ctx := context.Background()
-	tr, ok := m.Get("echo")
-	if !ok {
-		t.Fatalf("echo not loaded: %+v", m.List())
-	}
-
 	var (
-		stop     atomic.Bool
-		swapped  atomic.Bool // set once Install has returned
-		calls    atomic.Int64
-		failures = make(chan error, 100)
-		sawV2    atomic.Int64
-		wg       sync.WaitGroup
+		stop, swapped atomic.Bool // swapped: upgrade has returned
+		calls, sawV2  atomic.Int64
+		failures      = make(chan error, callers)
+		wg            sync.WaitGroup
 	)
-	for range 6 {
+	for range callers {
 		wg.Go(func() {
 			for !stop.Load() {
 				after := swapped.Load()
@@ -299,14 +291,12 @@ func TestHotSwapNoDroppedCalls(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	before := calls.Load()
-	st, err := m.Install(ctx, writePackage(t, "echo", "2.0.0"), InstallOptions{
-		AllowUnsigned: true, Grants: grants, Config: configFor("did:example:v2")})
+	st, err := upgrade()
 	swapped.Store(true)
 	if err != nil {
-		t.Fatalf("Install v2: %v", err)
-	}
-	if st.Version != "2.0.0" || st.State != StateLoaded || len(st.Draining) != 0 {
-		t.Errorf("status after upgrade = %+v", st)
+		stop.Store(true)
+		wg.Wait()
+		t.Fatalf("upgrade: %v", err)
 	}
 	time.Sleep(100 * time.Millisecond)
 	stop.Store(true)
@@ -319,15 +309,38 @@ func TestHotSwapNoDroppedCalls(t *testing.T) {
 		t.Fatalf("calls before the swap %d, v2 answers %d: the loop did not straddle the swap", before, sawV2.Load())
 	}
 	t.Logf("%d calls, %d answered by v2", calls.Load(), sawV2.Load())
+	return st
+}
+
+// TestHotSwapNoDroppedCalls upgrades a plugin while goroutines call it in a
+// loop: no call may fail, and once Install returns every call sees the new
+// version. Then it removes the plugin under the same load.
+func TestHotSwapNoDroppedCalls(t *testing.T) {
+	root := t.TempDir()
+	install(t, root, writePackage(t, "echo", "1.0.0"), configFor("did:example:v1"))
+	m := newManager(t, Options{Root: root})
+	ctx := context.Background()
+	tr, ok := m.Get("echo")
+	if !ok {
+		t.Fatalf("echo not loaded: %+v", m.List())
+	}
+
+	st := upgradeUnderLoad(t, tr, 6, func() (Status, error) {
+		return m.Install(ctx, writePackage(t, "echo", "2.0.0"), InstallOptions{
+			AllowUnsigned: true, Grants: grants, Config: configFor("did:example:v2")})
+	})
+	if st.Version != "2.0.0" || st.State != StateLoaded || len(st.Draining) != 0 {
+		t.Errorf("status after upgrade = %+v", st)
+	}
 	if did, err := resolveDID(ctx, tr); err != nil || did != "did:example:v2" {
 		t.Errorf("after upgrade: %q, %v", did, err)
 	}
 
 	// Remove under load: calls succeed until the swap-out, then fail with
 	// ErrNotLoaded, never with anything else.
-	stop.Store(false)
 	removed := make(chan struct{})
 	errs := make(chan error, 10)
+	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
 			for {

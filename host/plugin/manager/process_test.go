@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -122,50 +120,10 @@ func TestProcessPluginLifecycle(t *testing.T) {
 	pid1 := pidOf(t, m, "echo")
 
 	// Upgrade while goroutines call in a loop.
-	var (
-		stop, swapped atomic.Bool
-		calls, sawV2  atomic.Int64
-		failures      = make(chan error, 16)
-		wg            sync.WaitGroup
-	)
-	for range 4 {
-		wg.Go(func() {
-			for !stop.Load() {
-				after := swapped.Load()
-				did, err := resolveDID(ctx, tr)
-				calls.Add(1)
-				switch {
-				case err != nil:
-					failures <- err
-					return
-				case did == "did:example:v2":
-					sawV2.Add(1)
-				case did != "did:example:v1" || after:
-					failures <- fmt.Errorf("answer %q (after the swap: %v)", did, after)
-					return
-				}
-			}
-		})
-	}
-	time.Sleep(100 * time.Millisecond)
-	before := calls.Load()
-	st, err = m.Install(ctx, writeProcessPackage(t, "echo", "1.1.0"), InstallOptions{
-		AllowUnsigned: true, Grants: grants, Config: configFor("did:example:v2")})
-	swapped.Store(true)
-	if err != nil {
-		t.Fatalf("Install 1.1.0: %v", err)
-	}
-	time.Sleep(100 * time.Millisecond)
-	stop.Store(true)
-	wg.Wait()
-	close(failures)
-	for err := range failures {
-		t.Errorf("call during upgrade: %v", err)
-	}
-	if before == 0 || sawV2.Load() == 0 {
-		t.Fatalf("calls before the swap %d, v2 answers %d: the loop did not straddle the swap", before, sawV2.Load())
-	}
-	t.Logf("%d calls during the upgrade, %d answered by 1.1.0", calls.Load(), sawV2.Load())
+	st = upgradeUnderLoad(t, tr, 4, func() (Status, error) {
+		return m.Install(ctx, writeProcessPackage(t, "echo", "1.1.0"), InstallOptions{
+			AllowUnsigned: true, Grants: grants, Config: configFor("did:example:v2")})
+	})
 	if st.Version != "1.1.0" || st.State != StateLoaded || len(st.Draining) != 0 {
 		t.Errorf("status after upgrade = %+v", st)
 	}
