@@ -34,7 +34,10 @@ type ProcessOptions struct {
 // go-plugin binaries with host/plugin/procrt. The binary and its sha256
 // come from pluginpkg.Load; procrt checks the digest again before every
 // launch, restarts included. Capabilities have the wasm runtime's
-// semantics (see procCaps).
+// semantics, codes and limits: HTTP through the netguard policy, KV in the
+// plugin's namespace within its quota, secrets by grant, logs into the
+// gateway's logger with plugin=<name>, metrics in the wasm runtime's
+// series, clock, random and config.
 //
 // Each Start launches its own process, so two generations of a plugin run
 // side by side during a hot swap. Close stops every process the runtime
