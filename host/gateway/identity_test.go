@@ -182,7 +182,7 @@ func TestIAMNames(t *testing.T) {
 		t.Fatalf("register name: %d %s", r.status, r.body)
 	}
 	n := r.json(t)
-	if n["domainName"] != "gus.iam" || n["did"] != u.DID || n["expiresAt"] == nil || n["transactionId"] == "" {
+	if n["domainName"] != "gus.iam" || n["did"] != u.DID || n["expiresAt"] == nil || n["transactionId"] == "" || n["tokenId"] == "" || n["tokenSerial"] != float64(1) {
 		t.Fatalf("name %s", r.body)
 	}
 	wantError(t, tg.do("POST", "/api/v1/domains/iam", map[string]string{"domainName": "gus.iam"}, bearer(v.AccessToken)...), 409, "CONFLICT")
