@@ -158,7 +158,20 @@ var errMalformed = errors.New("hederadid: malformed DID message")
 
 // parseEnvelope decodes a topic message into its parts, keeping the raw
 // bytes of the message member for verification.
+//
+// Messages in the canonical form Sign writes (see parseCanonical) are
+// decoded by a single scan without encoding/json; anything else goes
+// through parseEnvelopeJSON. Both give the same result for every input
+// (FuzzParseEnvelope).
 func parseEnvelope(b []byte) (*parsed, error) {
+	if p, ok := parseCanonical(b); ok {
+		return p, finish(p)
+	}
+	return parseEnvelopeJSON(b)
+}
+
+// parseEnvelopeJSON is the general parser, with encoding/json.
+func parseEnvelopeJSON(b []byte) (*parsed, error) {
 	var env Envelope
 	if err := json.Unmarshal(b, &env); err != nil {
 		return nil, fmt.Errorf("%w: %w", errMalformed, err)
@@ -177,15 +190,85 @@ func parseEnvelope(b []byte) (*parsed, error) {
 	if err := json.Unmarshal(env.Message, &p.msg); err != nil {
 		return nil, fmt.Errorf("%w: %w", errMalformed, err)
 	}
+	return p, finish(p)
+}
+
+// finish checks the timestamp of a decoded message and sets p.created.
+func finish(p *parsed) error {
 	// §3: the timestamp is an XSD dateTime normalised to UTC ("Z").
 	ts := p.msg.Timestamp
 	if len(ts) == 0 || ts[len(ts)-1] != 'Z' {
-		return nil, fmt.Errorf("%w: timestamp not in UTC", errMalformed)
+		return fmt.Errorf("%w: timestamp not in UTC", errMalformed)
 	}
+	var err error
 	if p.created, err = time.Parse(time.RFC3339Nano, ts); err != nil {
-		return nil, fmt.Errorf("%w: timestamp: %w", errMalformed, err)
+		return fmt.Errorf("%w: timestamp: %w", errMalformed, err)
 	}
-	return p, nil
+	return nil
+}
+
+// parseCanonical decodes b if it is exactly in the form Sign writes:
+//
+//	{"mode":"plain","message":{"timestamp":S,"operation":S,"did":S,"event":S},"signature":S}
+//
+// with no whitespace, where every S is a JSON string of printable ASCII
+// without escapes, and the signature decodes to 64 bytes. For such input
+// encoding/json yields the same fields verbatim, so the result equals
+// parseEnvelopeJSON's; ok is false for any other input, which the caller
+// then hands to parseEnvelopeJSON. p.raw aliases b.
+func parseCanonical(b []byte) (p *parsed, ok bool) {
+	const (
+		head = `{"mode":"plain","message":`
+		mid  = `"},"signature":"`
+		tail = `"}`
+	)
+	if len(b) < len(head)+len(tail) || string(b[:len(head)]) != head || string(b[len(b)-len(tail):]) != tail {
+		return nil, false
+	}
+	end := len(b) - len(tail)
+	i := len(head) // scan position in b
+	var bounds [4][2]int
+	for k, name := range [4]string{`{"timestamp":"`, `","operation":"`, `","did":"`, `","event":"`} {
+		if end-i < len(name) || string(b[i:i+len(name)]) != name {
+			return nil, false
+		}
+		i += len(name)
+		n := plainLen(b[i:end])
+		bounds[k] = [2]int{i, i + n}
+		i += n
+	}
+	if end-i < len(mid) || string(b[i:i+len(mid)]) != mid {
+		return nil, false
+	}
+	rawEnd := i + 2 // through the message's closing brace
+	sigText := b[i+len(mid) : end]
+	if plainLen(sigText) != len(sigText) || base64.StdEncoding.DecodedLen(len(sigText)) > ed25519.SignatureSize+3 {
+		return nil, false
+	}
+	var sig [ed25519.SignatureSize + 3]byte
+	n, err := base64.StdEncoding.Decode(sig[:], sigText)
+	if err != nil || n != ed25519.SignatureSize {
+		return nil, false
+	}
+	p = &parsed{raw: b[len(head):rawEnd:rawEnd], sig: make([]byte, ed25519.SignatureSize)}
+	copy(p.sig, sig[:n])
+	// One allocation for the four strings.
+	all := string(b[len(head):rawEnd])
+	str := func(k int) string { return all[bounds[k][0]-len(head) : bounds[k][1]-len(head)] }
+	p.msg = Message{Timestamp: str(0), Operation: str(1), DID: str(2), Event: str(3)}
+	return p, true
+}
+
+// plainLen returns the length of the longest prefix of b made of printable
+// ASCII other than '"' and '\\': string contents that JSON decodes
+// verbatim.
+func plainLen(b []byte) int {
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return i
+		}
+	}
+	return len(b)
 }
 
 // verify checks the signature with key over the raw message bytes. The
