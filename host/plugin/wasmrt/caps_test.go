@@ -544,35 +544,6 @@ func TestKVQuotaConcurrent(t *testing.T) {
 	}
 }
 
-// TestKVQuotaConcurrentDirect drives the put capability from many
-// goroutines without wasm, to stress the quota check harder.
-func TestKVQuotaConcurrentDirect(t *testing.T) {
-	kv := newMemKV()
-	kv.usageDelay = 100 * time.Microsecond
-	p := &Plugin{name: "direct", rt: &Runtime{log: slog.New(slog.NewTextHandler(io.Discard, nil))}, kvMu: make(chan struct{}, 1),
-		caps: Capabilities{KV: kv, KVQuota: KVQuota{MaxEntries: 1000, MaxBytes: 25 * 19}}}
-	var wg sync.WaitGroup
-	var admitted atomic.Int64
-	for g := range 32 {
-		wg.Go(func() {
-			for i := range 10 {
-				res, e := p.kvPut(context.Background(), &abiv1.KVPutRequest{Key: fmt.Sprintf("key-%02d-%02d", g, i), Value: []byte("0123456789")}) // 19 bytes
-				switch {
-				case e == nil && !res.Conflict:
-					admitted.Add(1)
-				case e != nil && e.Code != abiv1.ErrorCodeRateLimited:
-					t.Errorf("put: %v", e)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	n, size, _ := kv.Usage(context.Background(), "direct")
-	if size > 25*19 || n != 25 || admitted.Load() != 25 {
-		t.Fatalf("%d entries, %d bytes, %d admitted; quota %d bytes = 25 entries", n, size, admitted.Load(), 25*19)
-	}
-}
-
 func TestSecrets(t *testing.T) {
 	r := newTestRuntime(t, nil)
 	p := load(t, r, sdkSpec(t, "sdkcaps", Capabilities{Secrets: secretMap{"db": "pw"}}))

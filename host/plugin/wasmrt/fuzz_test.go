@@ -17,6 +17,7 @@ import (
 
 	abiv1 "github.com/ubeu/gateway/abi/v1"
 	"github.com/ubeu/gateway/host/netguard"
+	"github.com/ubeu/gateway/host/plugin/caps"
 )
 
 // fakeMemory is a linear memory of a given size with wazero's bounds rules.
@@ -147,18 +148,21 @@ func fuzzFuncs() []fuzzFunc {
 func fuzzPlugin() *Plugin {
 	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
 	return &Plugin{
-		name: "fuzz", rt: &Runtime{log: discard}, log: discard, kvMu: make(chan struct{}, 1),
-		caps: Capabilities{
-			HTTP:             fakeDoer{&netguard.Policy{Allow: []netguard.Rule{{Host: "example.com"}}}},
+		name: "fuzz", rt: &Runtime{log: discard},
+		host: &caps.Host{
+			Plugin:           "fuzz",
+			HTTPClient:       fakeDoer{&netguard.Policy{Allow: []netguard.Rule{{Host: "example.com"}}}},
 			HTTPMaxBodyBytes: 64,
 			KV:               newMemKV(),
 			KVQuota:          KVQuota{MaxEntries: 4, MaxBytes: 256},
 			Secrets:          secretMap{"a": "b"},
+			Logger:           discard,
+			HostLog:          discard,
+			Metrics:          &recSink{},
+			Clock:            time.Now,
+			Rand:             rand.NewChaCha8([32]byte{}),
 			Config:           []byte(`{"k": 1}`),
 		},
-		sink:   &recSink{},
-		clock:  time.Now,
-		random: rand.NewChaCha8([32]byte{}),
 	}
 }
 

@@ -5,8 +5,6 @@ import (
 	crand "crypto/rand"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -22,6 +20,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	abiv1 "github.com/ubeu/gateway/abi/v1"
+	"github.com/ubeu/gateway/host/plugin/caps"
 )
 
 // Spec describes a plugin to load.
@@ -75,12 +74,7 @@ type Plugin struct {
 	rt      *Runtime
 	spec    Spec
 	caps    Capabilities
-	log     *slog.Logger
-	sink    MetricsSink
-	clock   func() time.Time
-	randMu  sync.Mutex
-	random  io.Reader
-	kvMu    chan struct{} // serialises KV writes (quota check and write)
+	host    *caps.Host // serves the capabilities
 	ifaces  []string
 	minor   int
 	wrt     wazero.Runtime
@@ -126,7 +120,7 @@ func (r *Runtime) Load(ctx context.Context, spec Spec) (_ *Plugin, err error) {
 	if spec.Name == "" || strings.ContainsAny(spec.Name, " \t\n/") {
 		return nil, fmt.Errorf("wasmrt: invalid plugin name %q", spec.Name)
 	}
-	p := &Plugin{name: spec.Name, rt: r, spec: spec, caps: spec.Caps, done: make(chan struct{}), kvMu: make(chan struct{}, 1)}
+	p := &Plugin{name: spec.Name, rt: r, spec: spec, caps: spec.Caps, done: make(chan struct{})}
 	if err := p.applyDefaults(); err != nil {
 		return nil, err
 	}
@@ -254,32 +248,37 @@ func (p *Plugin) applyDefaults() error {
 	if granted[ModuleSecrets] && c.Secrets == nil {
 		return missing(ModuleSecrets, "Secrets")
 	}
-	base := c.Log
-	if base == nil {
-		base = p.rt.log
+	h := &caps.Host{
+		Plugin:           s.Name,
+		HTTPClient:       c.HTTP,
+		HTTPMaxBodyBytes: c.HTTPMaxBodyBytes,
+		KV:               c.KV,
+		KVQuota:          c.KVQuota,
+		Secrets:          c.Secrets,
+		Logger:           c.Log,
+		HostLog:          p.rt.log,
+		Metrics:          c.Metrics,
+		Clock:            c.Clock,
+		Rand:             c.Random,
+		Config:           c.Config,
 	}
-	p.log = base.With("plugin", s.Name)
-	p.sink = c.Metrics
-	if p.sink == nil {
-		p.sink = &promSink{plugin: s.Name, counters: p.rt.metrics.guestCounters, values: p.rt.metrics.guestValues, names: make(map[string]bool)}
+	if h.Logger == nil {
+		h.Logger = p.rt.log
 	}
-	p.clock, p.random = c.Clock, c.Random
+	if h.Metrics == nil {
+		h.Metrics = p.rt.metrics.guest.Sink(s.Name)
+	}
 	if s.Deterministic {
-		if p.clock == nil {
+		if h.Clock == nil {
 			var ticks atomic.Int64
 			epoch := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			p.clock = func() time.Time { return epoch.Add(time.Duration(ticks.Add(1)) * time.Millisecond) }
+			h.Clock = func() time.Time { return epoch.Add(time.Duration(ticks.Add(1)) * time.Millisecond) }
 		}
-		if p.random == nil {
-			p.random = rand.NewChaCha8([32]byte{'g', 'a', 't', 'e', 'w', 'a', 'y', 'd'})
+		if h.Rand == nil {
+			h.Rand = rand.NewChaCha8([32]byte{'g', 'a', 't', 'e', 'w', 'a', 'y', 'd'})
 		}
 	}
-	if p.clock == nil {
-		p.clock = time.Now
-	}
-	if p.random == nil {
-		p.random = crand.Reader
-	}
+	p.host = h
 	return nil
 }
 

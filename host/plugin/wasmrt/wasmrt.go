@@ -22,6 +22,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tetratelabs/wazero"
+
+	"github.com/ubeu/gateway/host/plugin/caps"
 )
 
 // HostMinor is the minor version of ABI v1 this host implements. A module
@@ -124,8 +126,7 @@ type metrics struct {
 	memory    *prometheus.GaugeVec
 	circuit   *prometheus.GaugeVec
 
-	guestCounters *prometheus.CounterVec
-	guestValues   *prometheus.HistogramVec
+	guest *caps.GuestMetrics
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -151,16 +152,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "gatewayd_plugin_circuit_open",
 			Help: "1 while a plugin's circuit breaker is open or half-open, else 0.",
 		}, []string{"plugin"}),
-		guestCounters: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "gatewayd_plugin_guest_counter_total",
-			Help: "Counters a plugin adds to through gatewayd_v1_metrics.counter_add.",
-		}, []string{"plugin", "name"}),
-		guestValues: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "gatewayd_plugin_guest_value",
-			Help: "Values a plugin observes through gatewayd_v1_metrics.histogram_observe.",
-		}, []string{"plugin", "name"}),
 	}
 	if reg == nil {
+		m.guest, _ = caps.NewGuestMetrics(nil)
 		return m, nil
 	}
 	var err error
@@ -179,11 +173,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if m.circuit, err = register(reg, m.circuit); err != nil {
 		return nil, err
 	}
-	if m.guestCounters, err = register(reg, m.guestCounters); err != nil {
-		return nil, err
-	}
-	if m.guestValues, err = register(reg, m.guestValues); err != nil {
-		return nil, err
+	if m.guest, err = caps.NewGuestMetrics(reg); err != nil {
+		return nil, fmt.Errorf("wasmrt: %w", err)
 	}
 	return m, nil
 }
