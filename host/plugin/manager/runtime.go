@@ -9,9 +9,9 @@ import (
 
 	abiv1 "github.com/ubeu/gateway/abi/v1"
 	"github.com/ubeu/gateway/host/netguard"
+	"github.com/ubeu/gateway/host/plugin/caps"
 	pluginpkg "github.com/ubeu/gateway/host/plugin/pkg"
 	"github.com/ubeu/gateway/host/plugin/wasmrt"
-	"github.com/ubeu/gateway/host/store"
 )
 
 // Runtime starts installed plugins of one kind: "wasm" (WasmRuntime) or
@@ -59,21 +59,12 @@ type Capabilities struct {
 	Config []byte
 }
 
-// KVStore is the part of store.KV a plugin's KV capability uses (the same
-// method set as wasmrt.KVStore).
-type KVStore interface {
-	Get(ctx context.Context, ns, key string) ([]byte, uint64, error)
-	Put(ctx context.Context, ns, key string, value []byte, cond store.KVCond) (uint64, error)
-	Delete(ctx context.Context, ns, key string, cond store.KVCond) error
-	List(ctx context.Context, ns, prefix, after string, limit int) ([]store.KVItem, error)
-	Usage(ctx context.Context, ns string) (entries int, bytes int64, err error)
-}
+// KVStore is the part of store.KV a plugin's KV capability uses.
+type KVStore = caps.KVStore
 
 // SecretSource returns a named secret of one plugin, or an error wrapping
 // store.ErrNotFound.
-type SecretSource interface {
-	Secret(ctx context.Context, name string) ([]byte, error)
-}
+type SecretSource = caps.SecretSource
 
 // wasmModules maps lock-file capability names to wasm import modules.
 var wasmModules = map[string]string{
