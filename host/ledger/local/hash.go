@@ -93,27 +93,38 @@ const blockLen = 8*9 + 4
 // that its output equals the network's (checked against a JDK run of that
 // code in TestRunningHashJavaVector).
 func RunningHash(prev []byte, payer, topic EntityID, at time.Time, seq uint64, msg []byte) []byte {
+	var sum [hashSize]byte
+	runningHash(&sum, prev, payer, topic, at.Unix(), int32(at.Nanosecond()), seq, msg)
+	return sum[:]
+}
+
+// runningHashInputSize is the size of the digest input of runningHash.
+const runningHashInputSize = 4 + 21 + 4 + hashSize + 2 + blockLen + 6 + 4 + hashSize
+
+// runningHash is RunningHash without allocations, writing the hash to sum;
+// at is given as Unix seconds and nanoseconds.
+func runningHash(sum *[hashSize]byte, prev []byte, payer, topic EntityID, sec int64, nsec int32, seq uint64, msg []byte) {
 	if len(prev) != hashSize {
 		// The network starts from 48 zero bytes; any other length is a bug
 		// in the caller. Hash it as Java would (the length is framed).
 		panic(fmt.Sprintf("local: previous running hash is %d bytes, want %d", len(prev), hashSize))
 	}
 	msgHash := sha512.Sum384(msg)
-	buf := make([]byte, 0, len(javaStreamHeader)+len(javaFirstByteArr)+4+hashSize+2+blockLen+len(javaNextByteArr)+4+hashSize)
+	var arr [runningHashInputSize]byte
+	buf := arr[:0]
 	buf = append(buf, javaStreamHeader...)
 	buf = append(buf, javaFirstByteArr...)
 	buf = binary.BigEndian.AppendUint32(buf, hashSize)
 	buf = append(buf, prev...)
 	buf = append(buf, 0x77, blockLen) // TC_BLOCKDATA, 1-byte length
 	buf = binary.BigEndian.AppendUint64(buf, RunningHashVersion)
-	for _, v := range []int64{payer.Shard, payer.Realm, payer.Num, topic.Shard, topic.Realm, topic.Num, at.Unix()} {
+	for _, v := range [...]int64{payer.Shard, payer.Realm, payer.Num, topic.Shard, topic.Realm, topic.Num, sec} {
 		buf = binary.BigEndian.AppendUint64(buf, uint64(v))
 	}
-	buf = binary.BigEndian.AppendUint32(buf, uint32(at.Nanosecond()))
+	buf = binary.BigEndian.AppendUint32(buf, uint32(nsec))
 	buf = binary.BigEndian.AppendUint64(buf, seq)
 	buf = append(buf, javaNextByteArr...)
 	buf = binary.BigEndian.AppendUint32(buf, hashSize)
 	buf = append(buf, msgHash[:]...)
-	sum := sha512.Sum384(buf)
-	return sum[:]
+	*sum = sha512.Sum384(buf)
 }

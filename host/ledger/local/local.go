@@ -609,7 +609,10 @@ func (l *Ledger) Messages(ctx context.Context, topicID string, after time.Time, 
 			}
 			start = first
 		}
-		out, err = l.read(ctx, txn, id, start, limit, nil)
+		_, err := l.read(ctx, txn, id, start, limit, nil, func(m ledger.Message) error {
+			out = append(out, m)
+			return nil
+		})
 		return err
 	})
 	if err != nil {
@@ -643,103 +646,143 @@ func seekIndex(txn *badger.Txn, num int64, after int64) (first uint64, ok bool, 
 	return binary.BigEndian.Uint64(v), true, nil
 }
 
-// read returns up to limit messages of the topic starting with the one
-// whose first chunk is start, checking the running-hash chain from the
-// record before it. If verify is set, each chunk's signature is checked
-// against it too.
-func (l *Ledger) read(ctx context.Context, txn *badger.Txn, id EntityID, start uint64, limit int, verify ed25519.PublicKey) ([]ledger.Message, error) {
+// read calls emit with up to limit messages of the topic, in order,
+// starting with the one whose first chunk is start, checking the
+// running-hash chain from the record before it, and returns how many it
+// emitted. If verify is set, each chunk's signature is checked against it
+// too. A check that fails stops the read with an error, possibly after
+// earlier messages were emitted.
+func (l *Ledger) read(ctx context.Context, txn *badger.Txn, id EntityID, start uint64, limit int, verify ed25519.PublicKey, emit func(ledger.Message) error) (int, error) {
 	opts := badger.DefaultIteratorOptions
 	opts.Prefix = msgPrefix(id.Num)
-	opts.PrefetchSize = min(limit, 50) * 2
+	// Values are read in place (item.Value) and copied once; Badger's value
+	// prefetching would start a goroutine and make a copy per record.
+	opts.PrefetchValues = false
 	it := txn.NewIterator(opts)
 	defer it.Close()
 
-	prev := make([]byte, hashSize)
+	var prev [hashSize]byte // zero: the link before sequence 1
 	prevTime := int64(-1 << 63)
 	expect := start
 	if start > 1 {
 		expect = start - 1
 	}
 	var (
-		out      []ledger.Message
-		pending  []chunk
+		emitted  int
+		pending  []chunk // chunks of an unfinished chunked message (own copies)
 		n        int
 		topicStr = id.String()
 		payerStr string
 		payer    EntityID
+		hashes   []byte // backing store of the emitted running hashes
 	)
-	for it.Seek(msgKey(id.Num, expect)); it.Valid() && len(out) < limit; it.Next() {
+	for it.Seek(msgKey(id.Num, expect)); it.Valid() && emitted < limit; it.Next() {
 		if n++; n%256 == 0 {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return emitted, err
 			}
 		}
 		item := it.Item()
 		key := item.Key()
 		seq := binary.BigEndian.Uint64(key[len(key)-8:])
 		if seq != expect {
-			return nil, fmt.Errorf("%w: sequence %d follows %d", ErrCorrupt, seq, expect-1)
+			return emitted, fmt.Errorf("%w: sequence %d follows %d", ErrCorrupt, seq, expect-1)
 		}
 		expect++
-		v, err := item.ValueCopy(nil)
-		if err != nil {
-			return nil, err
-		}
-		c, err := decodeChunk(seq, v)
-		if err != nil {
-			return nil, err
-		}
-		if c.Consensus <= prevTime {
-			return nil, fmt.Errorf("%w: consensus time of sequence %d does not increase", ErrCorrupt, seq)
-		}
-		prevTime = c.Consensus
-		if seq < start {
-			prev = c.RunningHash // the link before the first message read
-			continue
-		}
-		want := RunningHash(prev, c.Payer, id, nanoTime(c.Consensus), seq, c.Contents)
-		if !bytes.Equal(want, c.RunningHash) {
-			return nil, fmt.Errorf("%w: running hash of sequence %d does not match its contents", ErrCorrupt, seq)
-		}
-		if verify != nil && !ed25519.Verify(verify, signedBytes(key, v[:len(v)-sigSize]), c.Signature) {
-			return nil, fmt.Errorf("%w: bad signature on sequence %d", ErrCorrupt, seq)
-		}
-		prev = c.RunningHash
-		if c.Number == 1 && len(pending) > 0 {
-			return nil, fmt.Errorf("%w: message at sequence %d is incomplete", ErrCorrupt, pending[0].Seq)
-		}
-		if len(pending) == 0 && c.Number != 1 {
-			return nil, fmt.Errorf("%w: sequence %d is chunk %d with no first chunk", ErrCorrupt, seq, c.Number)
-		}
-		pending = append(pending, c)
-		if c.Number < c.Total {
-			continue
-		}
-		contents, err := reassemble(pending, l.maxChunksRead())
-		if err != nil {
-			return nil, fmt.Errorf("message at sequence %d: %w", pending[0].Seq, err)
-		}
-		if payerStr == "" || c.Payer != payer {
-			payer, payerStr = c.Payer, c.Payer.String()
-		}
-		out = append(out, ledger.Message{
-			TopicID:       topicStr,
-			Sequence:      pending[0].Seq,
-			ConsensusTime: nanoTime(c.Consensus),
-			RunningHash:   bytes.Clone(c.RunningHash),
-			Contents:      contents,
-			PayerAccount:  payerStr,
-			TransactionID: txID(c.Payer, c.InitialStart),
+		var (
+			c    chunk
+			msg  ledger.Message
+			have bool // msg is complete
+		)
+		err := item.Value(func(v []byte) error {
+			// v is valid only in this function: everything kept is copied.
+			var err error
+			if c, err = decodeChunk(seq, v); err != nil {
+				return err
+			}
+			if c.Consensus <= prevTime {
+				return fmt.Errorf("%w: consensus time of sequence %d does not increase", ErrCorrupt, seq)
+			}
+			prevTime = c.Consensus
+			if seq < start {
+				copy(prev[:], c.RunningHash) // the link before the first message read
+				return nil
+			}
+			at := nanoTime(c.Consensus)
+			var want [hashSize]byte
+			runningHash(&want, prev[:], c.Payer, id, at.Unix(), int32(at.Nanosecond()), seq, c.Contents)
+			if !bytes.Equal(want[:], c.RunningHash) {
+				return fmt.Errorf("%w: running hash of sequence %d does not match its contents", ErrCorrupt, seq)
+			}
+			if verify != nil && !ed25519.Verify(verify, signedBytes(key, v[:len(v)-sigSize]), c.Signature) {
+				return fmt.Errorf("%w: bad signature on sequence %d", ErrCorrupt, seq)
+			}
+			prev = want
+			if c.Number == 1 && len(pending) > 0 {
+				return fmt.Errorf("%w: message at sequence %d is incomplete", ErrCorrupt, pending[0].Seq)
+			}
+			if len(pending) == 0 && c.Number != 1 {
+				return fmt.Errorf("%w: sequence %d is chunk %d with no first chunk", ErrCorrupt, seq, c.Number)
+			}
+			var contents []byte
+			if len(pending) == 0 && c.Number == c.Total {
+				// A whole message (chunk 1 of 1): check it as reassemble
+				// does, copy its contents once.
+				if len(c.Contents) == 0 || len(c.Contents) > ledger.MaxChunkSize {
+					return fmt.Errorf("message at sequence %d: %w: chunk %d has %d bytes", seq, ErrCorrupt, c.Number, len(c.Contents))
+				}
+				contents = bytes.Clone(c.Contents)
+			} else {
+				c.Contents = bytes.Clone(c.Contents)
+				c.RunningHash, c.Signature = nil, nil // alias v; unused by reassemble
+				pending = append(pending, c)
+				if c.Number < c.Total {
+					return nil
+				}
+				if contents, err = reassemble(pending, l.maxChunksRead()); err != nil {
+					return fmt.Errorf("message at sequence %d: %w", pending[0].Seq, err)
+				}
+			}
+			if payerStr == "" || c.Payer != payer {
+				payer, payerStr = c.Payer, c.Payer.String()
+			}
+			first := seq
+			if len(pending) > 0 {
+				first = pending[0].Seq
+			}
+			if len(hashes)+hashSize > cap(hashes) {
+				hashes = make([]byte, 0, hashSize*min(limit-emitted, 32))
+			}
+			hashes = append(hashes, want[:]...)
+			msg, have = ledger.Message{
+				TopicID:       topicStr,
+				Sequence:      first,
+				ConsensusTime: at,
+				RunningHash:   hashes[len(hashes)-hashSize : len(hashes) : len(hashes)],
+				Contents:      contents,
+				PayerAccount:  payerStr,
+				TransactionID: txID(c.Payer, c.InitialStart),
+			}, true
+			pending = pending[:0]
+			return nil
 		})
-		pending = pending[:0]
+		if err != nil {
+			return emitted, err
+		}
+		if have {
+			emitted++
+			if err := emit(msg); err != nil {
+				return emitted, err
+			}
+		}
 	}
 	if len(pending) > 0 {
-		return nil, fmt.Errorf("%w: message at sequence %d is incomplete", ErrCorrupt, pending[0].Seq)
+		return emitted, fmt.Errorf("%w: message at sequence %d is incomplete", ErrCorrupt, pending[0].Seq)
 	}
 	if start > 1 && expect == start-1 {
-		return nil, fmt.Errorf("%w: sequence %d missing", ErrCorrupt, start-1)
+		return emitted, fmt.Errorf("%w: sequence %d missing", ErrCorrupt, start-1)
 	}
-	return out, nil
+	return emitted, nil
 }
 
 // maxChunksRead bounds the chunks of a stored message: MaxChunks may have
@@ -768,7 +811,11 @@ func (l *Ledger) Verify(ctx context.Context, topicID string) error {
 		if !bytes.Equal(t.SubmitKey, l.pub) {
 			l.log.Warn("topic submit key is not the current operator key", "topic", id)
 		}
-		msgs, err := l.read(ctx, txn, id, 1, int(^uint(0)>>1), t.SubmitKey)
+		var msgs []ledger.Message
+		_, err = l.read(ctx, txn, id, 1, int(^uint(0)>>1), t.SubmitKey, func(m ledger.Message) error {
+			msgs = append(msgs, m)
+			return nil
+		})
 		if err != nil {
 			return err
 		}
