@@ -582,8 +582,27 @@ func (l *Ledger) Submit(ctx context.Context, topicID string, msg []byte) (ledger
 // limit <= 0 means DefaultLimit. The running-hash chain of the returned
 // chunks is recomputed and checked; signatures are checked by Verify only.
 func (l *Ledger) Messages(ctx context.Context, topicID string, after time.Time, limit int) ([]ledger.Message, error) {
+	var out []ledger.Message
+	if _, err := l.EachMessage(ctx, topicID, after, limit, func(m ledger.Message) error {
+		out = append(out, m)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// EachMessage is Messages streamed: it calls f with each message, in
+// order, as soon as it has been read and checked, and returns how many
+// messages it passed to f (a short count means the end was reached). The
+// checks are those of Messages, but a failing one is found only when the
+// read reaches it: on error, f may already have been called with earlier
+// messages of the page, which the caller should then discard as Messages
+// would have returned none. An error from f stops the read and is
+// returned wrapped. f runs inside a read transaction and should not block for long.
+func (l *Ledger) EachMessage(ctx context.Context, topicID string, after time.Time, limit int, f func(ledger.Message) error) (int, error) {
 	if err := l.begin(ctx); err != nil {
-		return nil, fmt.Errorf("local ledger: messages: %w", err)
+		return 0, fmt.Errorf("local ledger: messages: %w", err)
 	}
 	defer l.closeMu.RUnlock()
 	if limit <= 0 {
@@ -591,9 +610,9 @@ func (l *Ledger) Messages(ctx context.Context, topicID string, after time.Time, 
 	}
 	id, err := l.topicNum(topicID)
 	if err != nil {
-		return nil, fmt.Errorf("local ledger: messages: %w", err)
+		return 0, fmt.Errorf("local ledger: messages: %w", err)
 	}
-	var out []ledger.Message
+	n := 0
 	err = l.db.View(func(txn *badger.Txn) error {
 		if _, err := txn.Get(topicKey(id.Num)); err != nil {
 			if errors.Is(err, badger.ErrKeyNotFound) {
@@ -609,16 +628,14 @@ func (l *Ledger) Messages(ctx context.Context, topicID string, after time.Time, 
 			}
 			start = first
 		}
-		_, err := l.read(ctx, txn, id, start, limit, nil, func(m ledger.Message) error {
-			out = append(out, m)
-			return nil
-		})
+		var err error
+		n, err = l.read(ctx, txn, id, start, limit, nil, f)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("local ledger: messages of %s: %w", topicID, err)
+		return n, fmt.Errorf("local ledger: messages of %s: %w", topicID, err)
 	}
-	return out, nil
+	return n, nil
 }
 
 // seekIndex finds the first sequence number of the first message reported
