@@ -139,4 +139,3 @@ func toGeneric(v any) (any, error) {
 		return v, nil
 	}
 }
-
