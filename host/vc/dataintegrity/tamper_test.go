@@ -22,8 +22,6 @@ func signedVector(t testing.TB, vs vectorSet) map[string]any {
 func TestTampering(t *testing.T) {
 	ctx := context.Background()
 	_, pub := vectorKey(t)
-	other, _, _ := ed25519.GenerateKey(nil)
-	_ = other
 	otherPub, _, _ := ed25519.GenerateKey(nil)
 	for _, vs := range vectorSets {
 		vm := signedVector(t, vs)["proof"].(map[string]any)["verificationMethod"].(string)
@@ -126,7 +124,7 @@ func TestRDFCLimits(t *testing.T) {
 func TestJCSNumbersAndStrings(t *testing.T) {
 	for in, want := range map[string]string{
 		`{"b":1e21,"a":0.000001,"c":1e-7,"d":-0,"e":123.456,"f":1E30,"g":"\u0001é\"/"}`: `{"a":0.000001,"b":1e+21,"c":1e-7,"d":0,"e":123.456,"f":1e+30,"g":"\u0001é\"/"}`,
-		`{"\u20ac":1,"\r":2,"1":3,"\ud83d\ude00":4,"ö":5}`:                                `{"\r":2,"1":3,"ö":5,"€":1,"😀":4}`,
+		`{"\u20ac":1,"\r":2,"1":3,"\ud83d\ude00":4,"ö":5}`:                              `{"\r":2,"1":3,"ö":5,"€":1,"😀":4}`,
 	} {
 		v, err := decodeJSON([]byte(in))
 		if err != nil {
