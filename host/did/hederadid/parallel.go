@@ -68,16 +68,123 @@ func forEach(n int, f func(i int)) {
 func prepare(msgs []ledger.Message, keyOf func(m *ledger.Message, p *parsed) ed25519.PublicKey) []*parsed {
 	ps := make([]*parsed, len(msgs))
 	forEach(len(msgs), func(i int) {
-		p, err := parseEnvelope(msgs[i].Contents)
-		if err != nil {
-			return
-		}
-		ps[i] = p
-		if key := keyOf(&msgs[i], p); key != nil && p.verify(key) {
-			_, _ = p.event()
-		}
+		ps[i] = prepareOne(&msgs[i], keyOf)
 	})
 	return ps
+}
+
+// prepareOne is prepare for one message.
+func prepareOne(m *ledger.Message, keyOf func(m *ledger.Message, p *parsed) ed25519.PublicKey) *parsed {
+	p, err := parseEnvelope(m.Contents)
+	if err != nil {
+		return nil
+	}
+	if key := keyOf(m, p); key != nil && p.verify(key) {
+		_, _ = p.event()
+	}
+	return p
+}
+
+// pipeline is prepare for messages that are still being read: add hands
+// each message to worker goroutines as it arrives, so that signature checks
+// overlap the ledger read, and finish joins in and returns the results in
+// the order of add. The reading goroutine is one of the GOMAXPROCS: while
+// it reads, GOMAXPROCS-1 workers check signatures. One goroutine calls add
+// and finish (or abort).
+type pipeline struct {
+	keyOf   func(m *ledger.Message, p *parsed) ed25519.PublicKey
+	ch      chan *pipeTask // nil without workers
+	wg      sync.WaitGroup
+	stopped atomic.Bool
+	tasks   []*pipeTask
+	block   []pipeTask // tasks are allocated in blocks; pointers stay valid
+}
+
+type pipeTask struct {
+	m    ledger.Message
+	done atomic.Bool
+	p    *parsed
+}
+
+// pipeQueue bounds the tasks queued ahead of the workers; beyond it, add
+// runs tasks itself.
+const pipeQueue = 64
+
+func newPipeline(keyOf func(m *ledger.Message, p *parsed) ed25519.PublicKey) *pipeline {
+	pl := &pipeline{keyOf: keyOf}
+	workers := runtime.GOMAXPROCS(0) - 1
+	if maxWorkers > 0 {
+		workers = min(workers, maxWorkers-1)
+	}
+	if workers > 0 {
+		pl.ch = make(chan *pipeTask, pipeQueue)
+		for range workers {
+			pl.wg.Go(func() {
+				for t := range pl.ch {
+					pl.run(t)
+				}
+			})
+		}
+	}
+	return pl
+}
+
+// run prepares the message of t unless another goroutine has, or the
+// pipeline was aborted.
+func (pl *pipeline) run(t *pipeTask) {
+	if pl.stopped.Load() || !t.done.CompareAndSwap(false, true) {
+		return
+	}
+	t.p = prepareOne(&t.m, pl.keyOf)
+}
+
+// add queues a message; m.Contents must not change until finish returns.
+func (pl *pipeline) add(m ledger.Message) {
+	if len(pl.block) == cap(pl.block) {
+		pl.block = make([]pipeTask, 0, 32)
+	}
+	pl.block = append(pl.block, pipeTask{m: m})
+	t := &pl.block[len(pl.block)-1]
+	pl.tasks = append(pl.tasks, t)
+	if pl.ch != nil {
+		select {
+		case pl.ch <- t:
+		default: // workers behind: do it here
+			pl.run(t)
+		}
+	}
+}
+
+// finish prepares the messages not yet taken by a worker, waits for the
+// workers and returns the parsed messages (nil where malformed), in the
+// order they were added.
+func (pl *pipeline) finish() []*parsed {
+	if pl.ch != nil {
+		close(pl.ch)
+		for t := range pl.ch { // help drain the queue
+			pl.run(t)
+		}
+	}
+	// Without workers, all tasks; with, none is left (run claims each
+	// task once).
+	for _, t := range pl.tasks {
+		pl.run(t)
+	}
+	pl.wg.Wait()
+	ps := make([]*parsed, len(pl.tasks))
+	for i, t := range pl.tasks {
+		ps[i] = t.p
+	}
+	return ps
+}
+
+// abort stops the workers without finishing.
+func (pl *pipeline) abort() {
+	pl.stopped.Store(true)
+	if pl.ch != nil {
+		close(pl.ch)
+	}
+	pl.wg.Wait()
 }
 
 // reverify checks, in parallel, the signatures of the parsed messages

@@ -351,8 +351,6 @@ type Cut struct {
 // Signatures are checked in parallel ahead of the fold (see prepare); the
 // result is the same as applying the messages one by one.
 func Replay(id ID, msgs []ledger.Message, cut Cut) (st *State, found bool) {
-	st = newState(id)
-	d := st.DID
 	limit := len(msgs)
 	switch {
 	case cut.VersionTime != nil:
@@ -369,12 +367,44 @@ func Replay(id ID, msgs []ledger.Message, cut Cut) (st *State, found bool) {
 			}
 		}
 	}
-	ps := prepare(msgs[:limit], func(_ *ledger.Message, p *parsed) ed25519.PublicKey {
+	return replayPrepared(id, msgs, limit, prepare(msgs[:limit], ownKey(id)), cut)
+}
+
+// ownKey is the keyOf of prepare for a replay of one DID: its messages are
+// checked against the key the DID was derived from, the others skipped.
+func ownKey(id ID) func(*ledger.Message, *parsed) ed25519.PublicKey {
+	d := id.String()
+	return func(_ *ledger.Message, p *parsed) ed25519.PublicKey {
 		if p.msg.DID == d {
 			return id.PublicKey
 		}
 		return nil
-	})
+	}
+}
+
+// replayStreamed is Replay(id, msgs, Cut{}) where each delivers the
+// messages, in order, by calling its argument: signature checks start as
+// the first messages arrive (see pipeline). It returns each's error, if
+// any.
+func replayStreamed(id ID, each func(add func(ledger.Message)) error) (*State, error) {
+	pl := newPipeline(ownKey(id))
+	var msgs []ledger.Message
+	if err := each(func(m ledger.Message) {
+		msgs = append(msgs, m)
+		pl.add(m)
+	}); err != nil {
+		pl.abort()
+		return nil, err
+	}
+	st, _ := replayPrepared(id, msgs, len(msgs), pl.finish(), Cut{})
+	return st, nil
+}
+
+// replayPrepared is Replay after prepare: ps holds the parsed
+// msgs[:limit], their signatures checked ahead against ownKey.
+func replayPrepared(id ID, msgs []ledger.Message, limit int, ps []*parsed, cut Cut) (st *State, found bool) {
+	st = newState(id)
+	d := st.DID
 	found = cut.VersionID == ""
 	stop := limit // index after the last message considered
 	for i := range limit {

@@ -198,6 +198,23 @@ func compareReplays(t *testing.T, g *topicGen) {
 			}
 		}
 	}
+	// The streamed replay of ResolveUncached, fed in random pages.
+	for _, gd := range g.dids {
+		want, _ := replaySequential(gd.id, msgs, Cut{})
+		got, err := replayStreamed(gd.id, func(add func(ledger.Message)) error {
+			for rest := msgs; len(rest) > 0; {
+				n := 1 + g.r.IntN(len(rest))
+				for _, m := range rest[:n] {
+					add(m)
+				}
+				rest = rest[n:]
+			}
+			return nil
+		})
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("DID %x: streamed replay differs from the sequential one (%v):\ngot  %+v\nwant %+v", gd.id.PublicKey[:2], err, got, want)
+		}
+	}
 	// The topic cache, fed in random pages.
 	tc := &topicCache{dids: map[string]*State{}}
 	for rest := msgs; len(rest) > 0; {

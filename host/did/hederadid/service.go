@@ -519,11 +519,22 @@ func (s *Service) ResolveUncached(ctx context.Context, didStr string) (*did.Reso
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := s.readAll(ctx, id.TopicID)
-	if err != nil {
-		return nil, err
+	var st *State
+	if sl, ok := s.l.(streamingLedger); ok {
+		// Check signatures while the ledger is still being read.
+		st, err = replayStreamed(id, func(add func(ledger.Message)) error {
+			return eachAll(ctx, sl, id.TopicID, add)
+		})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		msgs, err := s.readAll(ctx, id.TopicID)
+		if err != nil {
+			return nil, err
+		}
+		st, _ = Replay(id, msgs, Cut{})
 	}
-	st, _ := Replay(id, msgs, Cut{})
 	if !st.Exists() {
 		return nil, did.Errorf(did.CodeNotFound, "%s not found", didStr)
 	}
@@ -543,6 +554,35 @@ func (s *Service) readAll(ctx context.Context, topicID string) ([]ledger.Message
 			return all, nil
 		}
 		after = msgs[len(msgs)-1].ConsensusTime
+	}
+}
+
+// streamingLedger is a ledger that can stream a page of messages to a
+// callback as it reads them (local.Ledger's EachMessage): the checks and
+// the result are those of Messages, but the caller sees the first messages
+// before the page has been read, and on error discards what it saw.
+type streamingLedger interface {
+	EachMessage(ctx context.Context, topicID string, after time.Time, limit int, f func(ledger.Message) error) (int, error)
+}
+
+// eachAll is readAll streamed: it calls add with every message of the
+// topic, page by page.
+func eachAll(ctx context.Context, sl streamingLedger, topicID string, add func(ledger.Message)) error {
+	var after time.Time
+	for {
+		var last time.Time
+		n, err := sl.EachMessage(ctx, topicID, after, pageSize, func(m ledger.Message) error {
+			add(m)
+			last = m.ConsensusTime
+			return nil
+		})
+		if err != nil {
+			return ledgerError(err)
+		}
+		if n < pageSize {
+			return nil
+		}
+		after = last
 	}
 }
 
