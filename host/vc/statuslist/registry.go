@@ -180,6 +180,20 @@ type Registry struct {
 	rand      io.Reader
 	mu        sync.Mutex
 	servedMap map[string]*served
+	locks     sync.Map // string -> *sync.Mutex, see lock
+}
+
+// lock serialises this process's writers of one key (an issuer's
+// allocations, or one list's status changes). Correctness does not depend
+// on it: every write is a compare-and-swap, which is what keeps several
+// gateways on one store apart. It keeps a burst of local writers from
+// spinning on conflicts (the Badger backend serialises all writes of a KV
+// namespace and gives up after a bounded number of retries).
+func (r *Registry) lock(key string) func() {
+	m, _ := r.locks.LoadOrStore(key, new(sync.Mutex))
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 // New returns a Registry.
@@ -247,6 +261,7 @@ func (r *Registry) Allocate(ctx context.Context, issuer, purpose string) (Entry,
 	if issuer == "" {
 		return Entry{}, fmt.Errorf("%w: empty issuer", ErrMalformed)
 	}
+	defer r.lock(currentKey(issuer, purpose))()
 	for range maxAttempts {
 		if err := ctx.Err(); err != nil {
 			return Entry{}, err
@@ -445,6 +460,7 @@ func (r *Registry) Set(ctx context.Context, listID string, index int, purpose st
 	if err := checkPurpose(purpose); err != nil {
 		return err
 	}
+	defer r.lock(listKey(listID))()
 	for range maxAttempts {
 		if err := ctx.Err(); err != nil {
 			return err
