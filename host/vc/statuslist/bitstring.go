@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 const (
@@ -180,18 +181,32 @@ func DecodeLimit(encoded string, limit int) (Bitstring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: encodedList gzip: %w", ErrMalformed, err)
 	}
-	// Read at most limit+1 bytes: one more than allowed proves the bomb.
-	var out bytes.Buffer
-	out.Grow(min(limit+1, max(MinBytes, 64*len(compressed))))
-	n, err := out.ReadFrom(io.LimitReader(zr, int64(limit)+1))
-	if err != nil {
-		return nil, fmt.Errorf("%w: encodedList gzip: %w", ErrMalformed, err)
+	// Read at most limit+1 bytes (one more than allowed proves the bomb),
+	// growing the buffer by doubling but never past limit+1, so a bomb
+	// costs at most about twice the cap in allocations.
+	buf := make([]byte, 0, min(limit+1, max(MinBytes, 8*len(compressed))))
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) > limit {
+				return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+			}
+			buf = slices.Grow(buf, min(cap(buf), limit+1-len(buf)))
+		}
+		k, err := zr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: encodedList gzip: %w", ErrMalformed, err)
+		}
 	}
-	if n > int64(limit) {
+	n := len(buf)
+	if n > limit {
 		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
 	}
 	if n < MinBytes {
 		return nil, fmt.Errorf("%w: %d bytes, want at least %d", ErrListLength, n, MinBytes)
 	}
-	return Bitstring(out.Bytes()), nil
+	return Bitstring(buf), nil
 }
