@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ubeu/gateway/host/ledger"
 )
 
 // TestParseCanonicalSign: what Sign writes takes the fast path.
@@ -73,4 +76,25 @@ func FuzzParseEnvelope(f *testing.F) {
 			samePar(t, b, p, q)
 		}
 	})
+}
+
+// TestReplayStreamedError: a read error is returned, the workers stop.
+func TestReplayStreamedError(t *testing.T) {
+	g := newTopicGen(7, 1, 2)
+	g.create(0)
+	for range 30 {
+		g.step()
+	}
+	boom := errors.New("boom")
+	for _, cut := range []int{0, 1, 5, len(g.msgs)} {
+		st, err := replayStreamed(g.dids[0].id, func(add func(ledger.Message)) error {
+			for _, m := range g.msgs[:cut] {
+				add(m)
+			}
+			return boom
+		})
+		if st != nil || !errors.Is(err, boom) {
+			t.Fatalf("after %d messages: %v, %v", cut, st, err)
+		}
+	}
 }
