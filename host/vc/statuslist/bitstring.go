@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 )
 
 const (
@@ -182,15 +181,18 @@ func DecodeLimit(encoded string, limit int) (Bitstring, error) {
 		return nil, fmt.Errorf("%w: encodedList gzip: %w", ErrMalformed, err)
 	}
 	// Read at most limit+1 bytes (one more than allowed proves the bomb),
-	// growing the buffer by doubling but never past limit+1, so a bomb
-	// costs at most about twice the cap in allocations.
+	// growing the buffer by doubling but never past limit+1: a bomb holds
+	// at most about twice the cap live and allocates about three times it
+	// in all, whatever its expanded size.
 	buf := make([]byte, 0, min(limit+1, max(MinBytes, 8*len(compressed))))
 	for {
 		if len(buf) == cap(buf) {
 			if len(buf) > limit {
 				return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
 			}
-			buf = slices.Grow(buf, min(cap(buf), limit+1-len(buf)))
+			grown := make([]byte, len(buf), len(buf)+min(cap(buf), limit+1-len(buf)))
+			copy(grown, buf)
+			buf = grown
 		}
 		k, err := zr.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+k]
