@@ -229,13 +229,6 @@ func verify(ctx context.Context, k kind, token string, resolveKey KeyResolver, o
 	if err != nil {
 		return nil, Header{}, fmt.Errorf("%w: header encoding: %v", ErrMalformed, err)
 	}
-	payload, err := base64.RawURLEncoding.Strict().DecodeString(parts[1])
-	if err != nil {
-		return nil, Header{}, fmt.Errorf("%w: payload encoding: %v", ErrMalformed, err)
-	}
-	if _, err := base64.RawURLEncoding.Strict().DecodeString(parts[2]); err != nil || parts[2] == "" {
-		return nil, Header{}, fmt.Errorf("%w: signature missing or badly encoded", ErrMalformed)
-	}
 	var rh rawHeader
 	if err := strictUnmarshal(hb, &rh); err != nil {
 		return nil, Header{}, fmt.Errorf("%w: header: %v", ErrMalformed, err)
@@ -254,6 +247,13 @@ func verify(ctx context.Context, k kind, token string, resolveKey KeyResolver, o
 		alg = jwa.ES256()
 	default:
 		return nil, Header{}, fmt.Errorf("%w: %q (only EdDSA and ES256)", ErrAlgorithm, *rh.Alg)
+	}
+	payload, err := base64.RawURLEncoding.Strict().DecodeString(parts[1])
+	if err != nil {
+		return nil, Header{}, fmt.Errorf("%w: payload encoding: %v", ErrMalformed, err)
+	}
+	if _, err := base64.RawURLEncoding.Strict().DecodeString(parts[2]); err != nil || parts[2] == "" {
+		return nil, Header{}, fmt.Errorf("%w: signature missing or badly encoded", ErrMalformed)
 	}
 	if rh.Crit != nil || rh.B64 != nil {
 		return nil, Header{}, fmt.Errorf("%w: crit/b64 extensions not supported", ErrMalformed)
