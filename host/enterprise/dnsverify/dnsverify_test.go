@@ -573,3 +573,42 @@ func TestSystemResolverConfig(t *testing.T) {
 		t.Fatalf("default port: %v", c.res.servers)
 	}
 }
+
+// With several nameservers (the system resolver case), a dead first server
+// gets only its share of the time and the next one answers.
+func TestResolverFailsOverToNextServer(t *testing.T) {
+	z := newZone()
+	good := serve(t, z)
+	z.set(t, "_gatewayd-challenge.acme.com.", txt("_gatewayd-challenge.acme.com.", "hello"))
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	r := &resolver{servers: []string{pc.LocalAddr().String(), good}}
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	vals, err := r.lookupTXT(cctx, "_gatewayd-challenge.acme.com")
+	if err != nil || len(vals) != 1 || vals[0] != "hello" {
+		t.Fatalf("%v %v", vals, err)
+	}
+}
+
+// Records in the answer whose owner is not the name asked (nor a CNAME
+// target on the chain) are ignored.
+func TestVerifyIgnoresForeignOwners(t *testing.T) {
+	f := newFixture(t)
+	ch, _ := f.c.Initiate(ctx, "ent-1", "acme.com")
+	foreign, _ := dns.NewRR(txt("evil.net.", ch.RecordValue))
+	addr := serve(t, dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Answer = []dns.RR{foreign}
+		w.WriteMsg(m)
+	}))
+	c, _ := New(f.kv, Options{Server: addr, Now: f.clk.now})
+	res, err := c.Verify(ctx, "ent-1")
+	if err != nil || res.Verified || len(res.Found) != 0 {
+		t.Fatalf("%+v %v", res, err)
+	}
+}

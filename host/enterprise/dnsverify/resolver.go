@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -127,11 +128,18 @@ func (r *resolver) query(ctx context.Context, name string) (*dns.Msg, error) {
 	m.RecursionDesired = true
 	m.SetEdns0(udpSize, false)
 	var last error
-	for _, srv := range r.servers {
+	for i, srv := range r.servers {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("%w: %s TXT: %w", ErrLookup, name, err)
 		}
-		resp, err := exchange(ctx, m, srv)
+		// Share the remaining time among the servers still to try, so that
+		// one dead nameserver does not use up the whole budget.
+		sctx, cancel := ctx, context.CancelFunc(func() {})
+		if dl, ok := ctx.Deadline(); ok && i < len(r.servers)-1 {
+			sctx, cancel = context.WithTimeout(ctx, time.Until(dl)/time.Duration(len(r.servers)-i))
+		}
+		resp, err := exchange(sctx, m, srv)
+		cancel()
 		if err == nil {
 			return resp, nil
 		}
