@@ -570,8 +570,15 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// strictUnmarshal decodes exactly one JSON value, with nothing after it.
+// strictUnmarshal decodes exactly one JSON value, with nothing after it and
+// no object with a repeated member name: parsers disagree on which of two
+// "issuer" members wins, so a token carrying two could mean different
+// things to this verifier and to the application (RFC 7515 § 5.2, RFC 8259
+// § 4).
 func strictUnmarshal(b []byte, v any) error {
+	if err := noDuplicateMembers(b); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(v); err != nil {
 		return err
@@ -580,4 +587,64 @@ func strictUnmarshal(b []byte, v any) error {
 		return errors.New("trailing data")
 	}
 	return nil
+}
+
+// maxDepth bounds the nesting noDuplicateMembers walks.
+const maxDepth = 64
+
+// noDuplicateMembers walks b once with a token decoder and fails on a
+// repeated member name in any object, or nesting deeper than maxDepth.
+func noDuplicateMembers(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	type frame struct {
+		obj     bool
+		names   map[string]struct{}
+		wantKey bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				if top != nil && top.obj {
+					top.wantKey = true
+				}
+				if len(stack) >= maxDepth {
+					return errors.New("nesting too deep")
+				}
+				stack = append(stack, &frame{obj: t == '{', names: map[string]struct{}{}, wantKey: true})
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		case string:
+			if top != nil && top.obj && top.wantKey {
+				if _, dup := top.names[t]; dup {
+					return fmt.Errorf("duplicate member %q", t)
+				}
+				top.names[t] = struct{}{}
+				top.wantKey = false
+				continue
+			}
+			if top != nil && top.obj {
+				top.wantKey = true
+			}
+		default:
+			if top != nil && top.obj {
+				top.wantKey = true
+			}
+		}
+	}
 }

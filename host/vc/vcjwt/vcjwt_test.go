@@ -465,3 +465,33 @@ func TestOpaqueSigner(t *testing.T) {
 		}
 	}
 }
+
+func TestDuplicateMembers(t *testing.T) {
+	k := newKeys(t)
+	ctx := context.Background()
+	// Two issuer members: the last names the kid's DID, the first another.
+	dupIssuer := strings.Replace(credential, `"id": "http`, `"issuer": "did:example:mallory", "id": "http`, 1)
+	tok := rawSign(t, jwa.EdDSA(), k.ed, dupIssuer, map[string]any{"typ": "vc+jwt", "kid": kidEd})
+	if _, _, err := Verify(ctx, tok, k.resolver(nil)); !errors.Is(err, ErrPayload) {
+		t.Errorf("duplicate issuer: %v", err)
+	}
+	nested := strings.Replace(credential, `"name": "Example University"`, `"name": "A", "name": "B"`, 1)
+	tok = rawSign(t, jwa.EdDSA(), k.ed, nested, map[string]any{"typ": "vc+jwt", "kid": kidEd})
+	if _, _, err := Verify(ctx, tok, k.resolver(nil)); !errors.Is(err, ErrPayload) {
+		t.Errorf("duplicate nested member: %v", err)
+	}
+	hdr := hand(`{"alg":"EdDSA","typ":"vc+jwt","kid":"`+kidEd+`","alg":"none"}`, credential, []byte("x"))
+	if _, _, err := Verify(ctx, hdr, k.resolver(nil)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("duplicate header member: %v", err)
+	}
+	deep := `{"@context":["https://www.w3.org/ns/credentials/v2"],"type":"VerifiableCredential","issuer":"did:example:issuer","x":` +
+		strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`
+	if _, err := Sign(ctx, []byte(deep), k.ed, kidEd); !errors.Is(err, ErrPayload) {
+		t.Errorf("deep nesting: %v", err)
+	}
+	// Same names in different objects and values equal to names are fine.
+	ok := strings.Replace(credential, `"alumniOf": {"name": "Example University"}`, `"alumniOf": {"name": "name", "id": "x"}`, 1)
+	if _, err := Sign(ctx, []byte(ok), k.ed, kidEd); err != nil {
+		t.Errorf("legitimate repeated names across objects: %v", err)
+	}
+}
