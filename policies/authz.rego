@@ -41,6 +41,9 @@ package gatewayd.authz
 #   jwt           a principal authenticated with a JWT (session)
 #   self_or_admin a JWT principal whose id equals params.userId, or role admin
 #   admin         role admin
+#   enterprise_read a JWT principal (the handler checks that it owns the
+#                 enterprise or is an admin), or an API key of the enterprise
+#                 params.enterpriseId (tenant), or role admin
 routes := {
 	"": {"access": "unrouted", "class": "api"},
 	"notfound": {"access": "unrouted", "class": "api"},
@@ -70,6 +73,15 @@ routes := {
 	"domains.iam.register": {"access": "jwt", "class": "api"},
 	"domains.iam.get": {"access": "public", "class": "did"},
 	"domains.iam.renew": {"access": "jwt", "class": "api"},
+	# Enterprise issuers: managed through a session; the handler checks that
+	# the caller owns the enterprise or is an admin.
+	"enterprises.register": {"access": "jwt", "class": "api"},
+	"enterprises.get": {"access": "enterprise_read", "class": "api"},
+	"enterprises.dns.initiate": {"access": "jwt", "class": "api"},
+	"enterprises.dns.verify": {"access": "jwt", "class": "api"},
+	"enterprises.apikeys.list": {"access": "jwt", "class": "api"},
+	"enterprises.apikeys.create": {"access": "jwt", "class": "api"},
+	"enterprises.apikeys.revoke": {"access": "jwt", "class": "api"},
 }
 
 default allow := false
@@ -127,6 +139,18 @@ check("admin") := {"allow": true, "reason": "admin role"} if {
 } else := {"allow": false, "reason": "authentication required"} if {
 	not authenticated
 } else := {"allow": false, "reason": "admin role required"}
+
+check("enterprise_read") := {"allow": false, "reason": "authentication required"} if {
+	not authenticated
+} else := {"allow": true, "reason": "admin role"} if {
+	is_admin
+} else := {"allow": true, "reason": "session authenticated"} if {
+	jwt
+} else := {"allow": true, "reason": "own enterprise"} if {
+	input.principal.auth_method == "api_key"
+	input.principal.tenant != ""
+	input.principal.tenant == input.params.enterpriseId
+} else := {"allow": false, "reason": "not your enterprise"}
 
 authenticated if input.principal.authenticated == true
 

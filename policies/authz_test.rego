@@ -287,7 +287,7 @@ test_admin_routes_not_on_admin_listener_alone if {
 test_route_table_is_well_formed if {
 	every _, r in authz.routes {
 		r.class in {"auth", "did", "api", "none"}
-		r.access in {"unrouted", "public", "metrics", "authenticated", "jwt", "self_or_admin", "admin"}
+		r.access in {"unrouted", "public", "metrics", "authenticated", "jwt", "self_or_admin", "admin", "enterprise_read"}
 	}
 }
 
@@ -317,4 +317,60 @@ test_identity_routes_need_a_session if {
 		denied(req(route, forged_admin), "authentication required", "api")
 		denied(req(route, alice_key), "session token required", "api")
 	}
+}
+
+# Enterprise issuers: managed through a session (the handler checks that the
+# caller owns the enterprise or is an admin); an enterprise's API key may
+# read its own enterprise only.
+
+enterprise_session_routes := [
+	"enterprises.register",
+	"enterprises.dns.initiate",
+	"enterprises.dns.verify",
+	"enterprises.apikeys.list",
+	"enterprises.apikeys.create",
+	"enterprises.apikeys.revoke",
+]
+
+req_ent(route, principal, ent) := object.union(req(route, principal), {"params": {"enterpriseId": ent}})
+
+ent_key := {
+	"authenticated": true,
+	"id": "key-1",
+	"roles": ["enterprise"],
+	"tenant": "ent-1",
+	"auth_method": "api_key",
+	"permissions": ["issue_credentials", "revoke_credentials", "query_recipients"],
+}
+
+test_enterprise_routes_need_a_session if {
+	every route in enterprise_session_routes {
+		allowed(req_ent(route, alice_jwt, "ent-1"), "session authenticated", "api")
+		allowed(req_ent(route, admin_jwt, "ent-1"), "session authenticated", "api")
+		denied(req_ent(route, anonymous, "ent-1"), "authentication required", "api")
+		denied(req_ent(route, forged_admin, "ent-1"), "authentication required", "api")
+		denied(req_ent(route, alice_key, "ent-1"), "session token required", "api")
+		denied(req_ent(route, ent_key, "ent-1"), "session token required", "api")
+	}
+}
+
+test_enterprise_get_session if {
+	allowed(req_ent("enterprises.get", alice_jwt, "ent-1"), "session authenticated", "api")
+	allowed(req_ent("enterprises.get", admin_jwt, "ent-1"), "admin role", "api")
+	allowed(req_ent("enterprises.get", admin_key, "ent-1"), "admin role", "api")
+}
+
+test_enterprise_get_own_key if {
+	allowed(req_ent("enterprises.get", ent_key, "ent-1"), "own enterprise", "api")
+}
+
+test_enterprise_get_other_tenant_key if {
+	denied(req_ent("enterprises.get", ent_key, "ent-2"), "not your enterprise", "api")
+	denied(req("enterprises.get", ent_key), "not your enterprise", "api")
+	denied(req_ent("enterprises.get", object.union(ent_key, {"tenant": ""}), ""), "not your enterprise", "api")
+}
+
+test_enterprise_get_anonymous if {
+	denied(req_ent("enterprises.get", anonymous, "ent-1"), "authentication required", "api")
+	denied(req_ent("enterprises.get", object.union(forged_admin, {"tenant": "ent-1", "auth_method": "api_key"}), "ent-1"), "authentication required", "api")
 }

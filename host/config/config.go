@@ -60,6 +60,47 @@ type Config struct {
 	Store     Store         `yaml:"store"`
 	Ledger    Ledger        `yaml:"ledger"`
 	DID       DID           `yaml:"did"`
+
+	Enterprise Enterprise `yaml:"enterprise"`
+}
+
+// Enterprise configures enterprise issuers: the DNS proof of their parent
+// domain and the tiers they register with.
+type Enterprise struct {
+	// DNSServer is the DNS server the TXT challenge is looked up through,
+	// "host:port" (port 53 if omitted); empty uses the system's resolvers
+	// (/etc/resolv.conf).
+	DNSServer string `yaml:"dns_server"`
+	// DNSTimeout bounds one verification lookup, all queries included.
+	DNSTimeout time.Duration `yaml:"dns_timeout"`
+	// ChallengeTTL is how long a DNS challenge stays valid.
+	ChallengeTTL time.Duration `yaml:"challenge_ttl"`
+	// Tiers are the enterprise tiers, with the monthly limit given to each
+	// of their API keys.
+	Tiers EnterpriseTiers `yaml:"tiers"`
+}
+
+// EnterpriseTiers are the tiers an enterprise registers with.
+type EnterpriseTiers struct {
+	Pro        EnterpriseTier `yaml:"pro"`
+	Enterprise EnterpriseTier `yaml:"enterprise"`
+}
+
+// EnterpriseTier is one enterprise tier.
+type EnterpriseTier struct {
+	// MonthlyCredentials is the monthly limit of an API key of the tier.
+	MonthlyCredentials int `yaml:"monthly_credentials"`
+}
+
+// Get returns the tier called name ("pro" or "enterprise").
+func (t EnterpriseTiers) Get(name string) (EnterpriseTier, bool) {
+	switch name {
+	case "pro":
+		return t.Pro, true
+	case "enterprise":
+		return t.Enterprise, true
+	}
+	return EnterpriseTier{}, false
 }
 
 // DID configures DID resolution.
@@ -241,6 +282,14 @@ func Default() Config {
 			NegativeTTL:      30 * time.Second,
 			WebTimeout:       5 * time.Second,
 			WebMaxBytes:      256 << 10,
+		},
+		Enterprise: Enterprise{
+			DNSTimeout:   5 * time.Second,
+			ChallengeTTL: 72 * time.Hour,
+			Tiers: EnterpriseTiers{
+				Pro:        EnterpriseTier{MonthlyCredentials: 10_000},
+				Enterprise: EnterpriseTier{MonthlyCredentials: 100_000},
+			},
 		},
 	}
 }
@@ -479,6 +528,21 @@ func (c *Config) Validate() error {
 	}
 	if c.DID.CacheMemoryBytes < 0 {
 		bad("did.cache_memory_bytes", "must not be negative")
+	}
+	if c.Enterprise.DNSTimeout <= 0 {
+		bad("enterprise.dns_timeout", "must be a positive duration, got %v", c.Enterprise.DNSTimeout)
+	}
+	if c.Enterprise.ChallengeTTL < time.Minute {
+		bad("enterprise.challenge_ttl", "must be at least 1m, got %v", c.Enterprise.ChallengeTTL)
+	}
+	for _, t := range []struct {
+		key string
+		n   int
+	}{{"enterprise.tiers.pro.monthly_credentials", c.Enterprise.Tiers.Pro.MonthlyCredentials},
+		{"enterprise.tiers.enterprise.monthly_credentials", c.Enterprise.Tiers.Enterprise.MonthlyCredentials}} {
+		if t.n < 1 {
+			bad(t.key, "must be at least 1, got %d", t.n)
+		}
 	}
 	if c.DID.WebMaxBytes < 1024 {
 		bad("did.web_max_bytes", "must be at least 1024, got %d", c.DID.WebMaxBytes)

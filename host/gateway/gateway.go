@@ -25,6 +25,7 @@ import (
 	"github.com/ubeu/gateway/host/did/didkey"
 	"github.com/ubeu/gateway/host/did/didweb"
 	"github.com/ubeu/gateway/host/did/hederadid"
+	"github.com/ubeu/gateway/host/enterprise/dnsverify"
 	"github.com/ubeu/gateway/host/httpapi"
 	"github.com/ubeu/gateway/host/identity"
 	"github.com/ubeu/gateway/host/ledger"
@@ -90,6 +91,7 @@ type Gateway struct {
 	Ledger   ledger.Ledger
 	DIDs     *hederadid.Service
 	Identity *identity.Service
+	DNS      *dnsverify.Challenger
 	Names    *names.Registry
 	Resolver *resolve.Resolver
 	Plugins  *manager.Manager
@@ -159,6 +161,13 @@ func OpenWith(ctx context.Context, cfg *config.Config, log *slog.Logger, accessL
 		return nil, err
 	}
 
+	g.DNS, err = dnsverify.New(g.Store.KV(), dnsverify.Options{
+		Server: cfg.Enterprise.DNSServer, Timeout: cfg.Enterprise.DNSTimeout, TTL: cfg.Enterprise.ChallengeTTL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enterprise.dns_server: %w", err)
+	}
+
 	g.Plugins, err = manager.New(ctx, manager.Options{Root: cfg.PluginsDir(), Store: g.Store.KV(),
 		Logger: log, Registerer: reg, GatewaydVersion: Version})
 	if err != nil {
@@ -167,7 +176,7 @@ func OpenWith(ctx context.Context, cfg *config.Config, log *slog.Logger, accessL
 	g.Server, err = httpapi.New(httpapi.Deps{
 		Config: cfg, Logger: log, Store: g.Store, Backup: g.Store.Backup,
 		Keyring: g.Keyring, Tokens: g.Tokens, Policy: g.Policy, Limits: lim, Limiter: g.Limiter,
-		Identity: g.Identity, Names: g.Names, Resolver: g.Resolver, Plugins: g.Plugins,
+		Identity: g.Identity, DNS: g.DNS, Names: g.Names, Resolver: g.Resolver, Plugins: g.Plugins,
 		Registry: reg, Metrics: m, Version: Version, AccessLog: accessLog,
 	})
 	if err != nil {

@@ -35,10 +35,20 @@ var routeClass = map[string]string{
 	"identity.dids.delete": "session",
 	"domains.iam.register": "session",
 	"domains.iam.renew":    "session",
+	// Enterprise routes: a session (the handler checks ownership; the
+	// enterprise e2e tests cover other users and API keys).
+	"enterprises.register":       "session",
+	"enterprises.get":            "session",
+	"enterprises.dns.initiate":   "session",
+	"enterprises.dns.verify":     "session",
+	"enterprises.apikeys.list":   "session",
+	"enterprises.apikeys.create": "session",
+	"enterprises.apikeys.revoke": "session",
 }
 
 // noBody lists the POST routes that take no request body.
-var noBody = map[string]bool{"auth.logout": true, "domains.iam.renew": true, "admin.plugins.reload": true}
+var noBody = map[string]bool{"auth.logout": true, "domains.iam.renew": true, "admin.plugins.reload": true,
+	"enterprises.dns.initiate": true, "enterprises.dns.verify": true}
 
 // TestEveryRouteBadInput sends every registered route unauthenticated,
 // unauthorised, malformed, oversized and wrongly typed input, and checks

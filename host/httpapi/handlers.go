@@ -38,6 +38,7 @@ func (s *Server) routes() {
 	r.add("GET", "/api/v1/admin/plugins", "admin.plugins.list", s.adminPlugins)
 	r.add("POST", "/api/v1/admin/plugins/reload", "admin.plugins.reload", s.adminPluginsReload)
 	s.identityRoutes()
+	s.enterpriseRoutes()
 }
 
 func (s *Server) healthz(c *Ctx) error {

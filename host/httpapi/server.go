@@ -35,6 +35,7 @@ import (
 
 	"github.com/ubeu/gateway/host/auth"
 	"github.com/ubeu/gateway/host/config"
+	"github.com/ubeu/gateway/host/enterprise/dnsverify"
 	"github.com/ubeu/gateway/host/identity"
 	"github.com/ubeu/gateway/host/limits"
 	"github.com/ubeu/gateway/host/metrics"
@@ -58,6 +59,8 @@ type Deps struct {
 	Limits   *limits.Service
 	Limiter  *ratelimit.Limiter
 	Identity *identity.Service
+	// DNS issues and verifies enterprises' domain challenges.
+	DNS      *dnsverify.Challenger
 	Names    *names.Registry
 	Resolver *resolve.Resolver
 	Plugins  *manager.Manager

@@ -156,6 +156,33 @@ func (s *Service) CreatePrimary(ctx context.Context, userID, tier string) (p *Pr
 	return p, doc, nil
 }
 
+// ManagedOwnerPrefix marks, in the DID → owner index, a DID held by the
+// gateway for an enterprise rather than for a user.
+const ManagedOwnerPrefix = "enterprise:"
+
+// CreateManaged creates a did:hedera DID on a topic of its own, held by the
+// gateway for an enterprise (its managed issuer DID). It consumes no user
+// limit; the DID is recorded as owned by "enterprise:<enterpriseID>", so no
+// user can update or deactivate it through the identity routes.
+func (s *Service) CreateManaged(ctx context.Context, enterpriseID string) (d string, doc *did.Document, err error) {
+	defer func() { s.count("create", err) }()
+	if enterpriseID == "" {
+		return "", nil, errors.New("identity: empty enterprise ID")
+	}
+	topic, err := s.o.DIDs.CreateTopic(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	d, doc, err = s.o.DIDs.Create(ctx, topic, hederadid.CreateOptions{})
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := s.o.KV.Put(ctx, ns, "d/"+d, []byte(ManagedOwnerPrefix+enterpriseID), store.KVCond{Absent: true}); err != nil {
+		return "", nil, err
+	}
+	return d, doc, nil
+}
+
 // CreateProfile adds a DID on the user's topic, within the limits.
 func (s *Service) CreateProfile(ctx context.Context, userID, tier, profile string, services []did.Service) (p *Profile, doc *did.Document, err error) {
 	defer func() { s.count("create", err) }()

@@ -99,3 +99,28 @@ func TestProfilesLimitsAndOwnership(t *testing.T) {
 		t.Fatalf("owner of unknown: %v", err)
 	}
 }
+
+func TestCreateManaged(t *testing.T) {
+	s, _ := newService(t)
+	d, doc, err := s.CreateManaged(ctx, "ent-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc == nil || doc.ID != d {
+		t.Fatalf("managed DID %s, document %+v", d, doc)
+	}
+	owner, err := s.Owner(ctx, d)
+	if err != nil || owner != ManagedOwnerPrefix+"ent-1" {
+		t.Fatalf("owner %q, %v", owner, err)
+	}
+	// No user can change it.
+	if _, _, err := s.CreatePrimary(ctx, "u1", "individual"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, "u1", d, hederadid.Update{RotateKey: true}); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("update of a managed DID by a user: %v", err)
+	}
+	if _, _, err := s.CreateManaged(ctx, ""); err == nil {
+		t.Fatal("empty enterprise ID accepted")
+	}
+}

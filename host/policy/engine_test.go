@@ -203,11 +203,13 @@ func TestEmbeddedPolicyCacheKey(t *testing.T) {
 	}
 	want := []string{
 		"input.listener",
+		"input.params.enterpriseId",
 		"input.params.userId",
 		"input.principal.auth_method",
 		"input.principal.authenticated",
 		"input.principal.id",
 		"input.principal.roles",
+		"input.principal.tenant",
 		"input.route",
 	}
 	if fmt.Sprint(v.deps.paths) != fmt.Sprint(want) {

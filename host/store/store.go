@@ -66,14 +66,19 @@ type Users interface {
 
 // Enterprise is an organisation that issues credentials.
 type Enterprise struct {
-	ID               string    `json:"id"`
-	OrganizationName string    `json:"organizationName"`
-	ParentDomain     string    `json:"parentDomain"`
-	ContactEmail     string    `json:"contactEmail"` // encrypted at rest
-	Tier             string    `json:"tier"`         // pro | enterprise
-	Status           string    `json:"status"`
-	CreatedAt        time.Time `json:"createdAt"`
-	UpdatedAt        time.Time `json:"updatedAt"`
+	ID               string `json:"id"`
+	OrganizationName string `json:"organizationName"`
+	ParentDomain     string `json:"parentDomain"`
+	ContactEmail     string `json:"contactEmail"` // encrypted at rest
+	Tier             string `json:"tier"`         // pro | enterprise
+	Status           string `json:"status"`       // pending_verification | active
+	// OwnerUserID is the user who registered the enterprise and manages it.
+	OwnerUserID string `json:"ownerUserId,omitempty"`
+	// ManagedDID is the enterprise's did:hedera DID, held by the gateway.
+	ManagedDID string    `json:"managedDid,omitempty"`
+	VerifiedAt time.Time `json:"verifiedAt,omitzero"`
+	CreatedAt  time.Time `json:"createdAt"`
+	UpdatedAt  time.Time `json:"updatedAt"`
 }
 
 // Enterprises stores organisations. Parent domains are unique.

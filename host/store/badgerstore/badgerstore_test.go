@@ -183,7 +183,8 @@ func TestConcurrentDuplicateEmail(t *testing.T) {
 func testEnterprise(id, domain string) *store.Enterprise {
 	return &store.Enterprise{
 		ID: id, OrganizationName: "Acme " + id, ParentDomain: domain, ContactEmail: "ops@" + domain,
-		Tier: "pro", Status: "active", CreatedAt: t0, UpdatedAt: t0,
+		Tier: "pro", Status: "active", OwnerUserID: "owner-" + id, ManagedDID: "did:hedera:testnet:z6Mk_0.0.1",
+		CreatedAt: t0, UpdatedAt: t0,
 	}
 }
 
@@ -194,7 +195,8 @@ func TestEnterprises(t *testing.T) {
 	ok(t, es.Create(ctx, e))
 	got, err := es.Get(ctx, "e1")
 	ok(t, err)
-	if got.ContactEmail != "ops@acme.example" || got.ParentDomain != "acme.example" || got.OrganizationName != "Acme e1" {
+	if got.ContactEmail != "ops@acme.example" || got.ParentDomain != "acme.example" || got.OrganizationName != "Acme e1" ||
+		got.OwnerUserID != "owner-e1" || got.ManagedDID != e.ManagedDID {
 		t.Fatalf("Get = %+v", got)
 	}
 	mustIs(t, es.Create(ctx, testEnterprise("e2", "ACME.example")), store.ErrConflict)
@@ -204,10 +206,11 @@ func TestEnterprises(t *testing.T) {
 
 	e.Tier = "enterprise"
 	e.ContactEmail = "new@acme.example"
+	e.VerifiedAt = t0.Add(time.Hour)
 	ok(t, es.Update(ctx, e))
 	got, err = es.Get(ctx, "e1")
 	ok(t, err)
-	if got.Tier != "enterprise" || got.ContactEmail != "new@acme.example" {
+	if got.Tier != "enterprise" || got.ContactEmail != "new@acme.example" || !got.VerifiedAt.Equal(e.VerifiedAt) || got.OwnerUserID != "owner-e1" {
 		t.Fatalf("after Update: %+v", got)
 	}
 	moved := *e
