@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ubeu/gateway/host/auth"
+	"github.com/ubeu/gateway/host/store"
 )
 
 // txtZone is a tiny authoritative DNS zone of TXT records, served by a real
@@ -460,5 +461,27 @@ func TestEnterpriseRegisterBadInput(t *testing.T) {
 		"contactEmail": "it@acme.com", "enterpriseTier": "pro"})
 	if reg.Status != "pending_verification" {
 		t.Fatalf("%+v", reg)
+	}
+}
+
+// A registration that cannot complete (here: the ledger is gone) is undone:
+// the domain stays free and no enterprise is left behind.
+func TestEnterpriseRegistrationUndoneOnFailure(t *testing.T) {
+	_, tg := enterpriseConfig(t)
+	owner := tg.register("owner@example.com")
+	if err := tg.g.Ledger.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := tg.do("POST", "/api/v1/enterprises/register", acme(), bearer(owner.AccessToken)...)
+	if r.status < 500 {
+		t.Fatalf("register without a ledger: %d %s", r.status, r.body)
+	}
+	if strings.Contains(string(r.body), "gwk_") {
+		t.Fatalf("failed registration leaks a key: %s", r.body)
+	}
+	e := &store.Enterprise{ID: "probe", OrganizationName: "Probe", ParentDomain: "acme-university.edu",
+		ContactEmail: "a@acme-university.edu", Tier: "pro", Status: "pending_verification"}
+	if err := tg.g.Store.Enterprises().Create(t.Context(), e); err != nil {
+		t.Fatalf("domain still claimed after a failed registration: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -131,21 +132,41 @@ func (s *Server) enterpriseRegister(c *Ctx) error {
 		}
 		return err
 	}
+	// From here on a failure undoes the registration (frees the domain and
+	// revokes the key), so that the caller can simply retry. A DID already
+	// written to the ledger stays there, unused.
+	var keyID string
+	undo := func(step string, cause error) {
+		ctx := context.WithoutCancel(c)
+		s.Logger.Error("enterprise registration failed; undone", "enterprise", ent.ID, "step", step, "err", cause)
+		if keyID != "" {
+			if err := s.Store.APIKeys().Revoke(ctx, ent.ID, keyID, s.Now().UTC()); err != nil {
+				s.Logger.Error("undo: revoke API key", "enterprise", ent.ID, "err", err)
+			}
+		}
+		if err := s.Store.Enterprises().Delete(ctx, ent.ID); err != nil {
+			s.Logger.Error("undo: delete enterprise", "enterprise", ent.ID, "err", err)
+		}
+	}
 	d, _, err := s.Identity.CreateManaged(c, ent.ID)
 	if err != nil {
-		s.Logger.Error("enterprise registered without its managed DID", "enterprise", ent.ID, "err", err)
+		undo("managed DID", err)
 		return identityError(err)
 	}
 	ent.ManagedDID = d
 	if err := s.Store.Enterprises().Update(c, ent); err != nil {
+		undo("record DID", err)
 		return err
 	}
 	key, k, err := s.newAPIKey(c, ent.ID, "default", apiKeyPermissions, tier.MonthlyCredentials, time.Time{})
 	if err != nil {
+		undo("API key", err)
 		return err
 	}
+	keyID = k.ID
 	ch, err := s.DNS.Initiate(c, ent.ID, domain)
 	if err != nil {
+		undo("DNS challenge", err)
 		return err
 	}
 	c.Response.Header.Set("Location", "/api/v1/enterprises/"+ent.ID)

@@ -89,6 +89,9 @@ type Enterprises interface {
 	Get(ctx context.Context, id string) (*Enterprise, error)
 	// Update replaces a stored enterprise (the domain may not change).
 	Update(ctx context.Context, e *Enterprise) error
+	// Delete removes an enterprise and frees its domain; ErrNotFound if
+	// absent. (Used to undo a registration that could not complete.)
+	Delete(ctx context.Context, id string) error
 }
 
 // APIKey is an enterprise API key. Only a hash of its secret is stored; the

@@ -219,6 +219,18 @@ func TestEnterprises(t *testing.T) {
 		t.Fatal("Update changed the domain")
 	}
 	mustIs(t, es.Update(ctx, testEnterprise("e9", "nine.example")), store.ErrNotFound)
+
+	// Delete frees the domain.
+	ok(t, es.Delete(ctx, "e1"))
+	_, err = es.Get(ctx, "e1")
+	mustIs(t, err, store.ErrNotFound)
+	mustIs(t, es.Delete(ctx, "e1"), store.ErrNotFound)
+	ok(t, es.Create(ctx, testEnterprise("e2", "ACME.example")))
+	got, err = es.Get(ctx, "e2")
+	ok(t, err)
+	if got.ParentDomain != "ACME.example" {
+		t.Fatalf("re-created %+v", got)
+	}
 }
 
 func testKey(id, ent, prefix string, created time.Time) *store.APIKey {

@@ -98,3 +98,27 @@ func (r enterprises) Update(ctx context.Context, e *store.Enterprise) (err error
 		return setJSON(txn, entKey(e.ID), rec, 0)
 	})
 }
+
+// Delete removes an enterprise and its domain index entry;
+// store.ErrNotFound if absent.
+func (r enterprises) Delete(ctx context.Context, id string) (err error) {
+	defer r.s.done("enterprises.delete", time.Now(), &err)
+	if err := checkID("enterprise ID", id); err != nil {
+		return err
+	}
+	return r.s.update(ctx, func(txn *badger.Txn) error {
+		old, err := r.load(txn, id)
+		if err != nil {
+			return err
+		}
+		idx := entDomainKey(old.ParentDomain)
+		if owner, err := txn.Get(idx); err == nil {
+			if v, err := owner.ValueCopy(nil); err == nil && string(v) == id {
+				if err := txn.Delete(idx); err != nil {
+					return err
+				}
+			}
+		}
+		return txn.Delete(entKey(id))
+	})
+}
