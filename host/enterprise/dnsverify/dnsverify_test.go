@@ -559,18 +559,24 @@ func TestSystemResolverConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"192.0.2.53:53", "[2001:db8::53]:53"}
-	if strings.Join(c.res.servers, ",") != strings.Join(want, ",") {
-		t.Fatalf("servers %v", c.res.servers)
+	got, err := c.res.servers()
+	if err != nil || strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("servers %v %v", got, err)
 	}
+	// The file is read at each lookup: a machine without resolvers still
+	// starts, and the lookup fails with ErrLookup.
 	if err := writeFile(p, "# nothing\n"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(newKV(t), Options{ResolvConf: p}); err == nil {
-		t.Fatal("empty resolv.conf accepted")
+	if _, err := c.res.servers(); !errors.Is(err, ErrLookup) {
+		t.Fatalf("empty resolv.conf: %v", err)
+	}
+	if _, err := New(newKV(t), Options{ResolvConf: dir + "/missing"}); err != nil {
+		t.Fatalf("New must not need the file: %v", err)
 	}
 	c, _ = New(newKV(t), Options{Server: "127.0.0.1"})
-	if c.res.servers[0] != "127.0.0.1:53" {
-		t.Fatalf("default port: %v", c.res.servers)
+	if got, _ := c.res.servers(); got[0] != "127.0.0.1:53" {
+		t.Fatalf("default port: %v", got)
 	}
 }
 
@@ -585,7 +591,7 @@ func TestResolverFailsOverToNextServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	r := &resolver{servers: []string{pc.LocalAddr().String(), good}}
+	r := &resolver{fixed: []string{pc.LocalAddr().String(), good}}
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	vals, err := r.lookupTXT(cctx, "_gatewayd-challenge.acme.com")

@@ -22,27 +22,39 @@ const (
 	udpSize = 1232
 )
 
-// resolver queries one or more recursive servers.
+// resolver queries one or more recursive servers: the configured one, or
+// those of the system's resolver configuration, read at each lookup (so a
+// machine without resolvers can still start, and a changed
+// /etc/resolv.conf is followed).
 type resolver struct {
-	servers []string
+	fixed      []string
+	resolvConf string
 }
 
 func newResolver(server, resolvConf string) (*resolver, error) {
 	if server != "" {
-		return &resolver{servers: []string{withPort(server, "53")}}, nil
+		return &resolver{fixed: []string{withPort(server, "53")}}, nil
 	}
-	cfg, err := dns.ClientConfigFromFile(resolvConf)
+	return &resolver{resolvConf: resolvConf}, nil
+}
+
+// servers returns the servers to ask, in order.
+func (r *resolver) servers() ([]string, error) {
+	if r.fixed != nil {
+		return r.fixed, nil
+	}
+	cfg, err := dns.ClientConfigFromFile(r.resolvConf)
 	if err != nil {
-		return nil, fmt.Errorf("dnsverify: read %s: %w", resolvConf, err)
+		return nil, fmt.Errorf("%w: read %s: %w", ErrLookup, r.resolvConf, err)
 	}
 	if len(cfg.Servers) == 0 {
-		return nil, fmt.Errorf("dnsverify: no nameserver in %s", resolvConf)
+		return nil, fmt.Errorf("%w: no nameserver in %s", ErrLookup, r.resolvConf)
 	}
-	r := &resolver{}
+	out := make([]string, 0, len(cfg.Servers))
 	for _, s := range cfg.Servers {
-		r.servers = append(r.servers, net.JoinHostPort(s, cfg.Port))
+		out = append(out, net.JoinHostPort(s, cfg.Port))
 	}
-	return r, nil
+	return out, nil
 }
 
 func withPort(s, port string) string {
@@ -127,16 +139,20 @@ func (r *resolver) query(ctx context.Context, name string) (*dns.Msg, error) {
 	m.SetQuestion(name, dns.TypeTXT)
 	m.RecursionDesired = true
 	m.SetEdns0(udpSize, false)
+	servers, err := r.servers()
+	if err != nil {
+		return nil, err
+	}
 	var last error
-	for i, srv := range r.servers {
+	for i, srv := range servers {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("%w: %s TXT: %w", ErrLookup, name, err)
 		}
 		// Share the remaining time among the servers still to try, so that
 		// one dead nameserver does not use up the whole budget.
 		sctx, cancel := ctx, context.CancelFunc(func() {})
-		if dl, ok := ctx.Deadline(); ok && i < len(r.servers)-1 {
-			sctx, cancel = context.WithTimeout(ctx, time.Until(dl)/time.Duration(len(r.servers)-i))
+		if dl, ok := ctx.Deadline(); ok && i < len(servers)-1 {
+			sctx, cancel = context.WithTimeout(ctx, time.Until(dl)/time.Duration(len(servers)-i))
 		}
 		resp, err := exchange(sctx, m, srv)
 		cancel()
