@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ubeu/gateway/host/fsutil"
 	"github.com/ubeu/gateway/host/seal"
 )
 
@@ -306,7 +307,7 @@ func (k *Keyring) write(keys []*SigningKey) error {
 		return fmt.Errorf("auth: keyring: %w", err)
 	}
 	defer clear(plain)
-	if err := seal.WriteFileAtomic(k.path, k.sealer.Seal(plain, keyringAD), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(k.path, k.sealer.Seal(plain, keyringAD), 0o600); err != nil {
 		return fmt.Errorf("auth: keyring: %w", err)
 	}
 	return nil

@@ -26,6 +26,7 @@ import (
 	"github.com/ubeu/gateway/host/did/didweb"
 	"github.com/ubeu/gateway/host/did/hederadid"
 	"github.com/ubeu/gateway/host/enterprise/dnsverify"
+	"github.com/ubeu/gateway/host/fsutil"
 	"github.com/ubeu/gateway/host/httpapi"
 	"github.com/ubeu/gateway/host/identity"
 	"github.com/ubeu/gateway/host/ledger"
@@ -299,7 +300,7 @@ func (g *Gateway) bootstrapAdmin(ctx context.Context) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := seal.WriteFileAtomic(g.Config.AdminIDFile(), []byte(u.ID+"\n"), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(g.Config.AdminIDFile(), []byte(u.ID+"\n"), 0o600); err != nil {
 		return fmt.Errorf("bootstrap admin: %w", err)
 	}
 	if err := g.Store.Users().Create(ctx, u); err != nil {

@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/ubeu/gateway/host/fsutil"
 )
 
 const version1 = 1
@@ -122,7 +124,7 @@ func LoadMasterKey(env, keyFile, devFile string, log *slog.Logger) ([]byte, erro
 		if err := os.MkdirAll(filepath.Dir(devFile), 0o700); err != nil {
 			return nil, fmt.Errorf("dev master key: %w", err)
 		}
-		if err := WriteFileAtomic(devFile, []byte(EncodeKey(key)+"\n"), 0o600); err != nil {
+		if err := fsutil.WriteFileAtomic(devFile, []byte(EncodeKey(key)+"\n"), 0o600); err != nil {
 			return nil, fmt.Errorf("dev master key: %w", err)
 		}
 		log.Warn("no master key configured: generated a development master key beside the data; set master_key_file or GATEWAYD_MASTER_KEY in production", "file", devFile)
@@ -137,39 +139,4 @@ func LoadMasterKey(env, keyFile, devFile string, log *slog.Logger) ([]byte, erro
 	}
 	log.Warn("no master key configured: using the development master key stored beside the data; set master_key_file or GATEWAYD_MASTER_KEY in production", "file", devFile)
 	return k, nil
-}
-
-// WriteFileAtomic writes data to path through a temporary file, fsync and
-// rename, so that a crash leaves either the old or the new content.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ubeu/gateway/host/fsutil"
 )
 
 // HostABIVersion is the plugin ABI this gatewayd serves: 1.0 (and so every
@@ -390,7 +392,7 @@ func commit(root, stage string, v *verified, o InstallOptions, log *slog.Logger)
 	if err := os.Mkdir(out, 0o700); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(out, ManifestFile), v.manifestBytes, 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(out, ManifestFile), v.manifestBytes, 0o600); err != nil {
 		return nil, err
 	}
 	if v.signed {
@@ -427,7 +429,7 @@ func commit(root, stage string, v *verified, o InstallOptions, log *slog.Logger)
 			entry.Artifacts[key] = a
 		}
 	}
-	if err := writeFileAtomic(filepath.Join(out, configFile), v.config, 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(out, configFile), v.config, 0o600); err != nil {
 		return nil, err
 	}
 	if err := fixDirModes(out); err != nil {
@@ -449,7 +451,7 @@ func commit(root, stage string, v *verified, o InstallOptions, log *slog.Logger)
 	if err := os.Rename(out, final); err != nil {
 		return nil, err
 	}
-	if err := syncDir(nameDir); err != nil {
+	if err := fsutil.SyncDir(nameDir); err != nil {
 		return nil, err
 	}
 	if testHookBeforeLockSwitch != nil {

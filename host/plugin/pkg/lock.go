@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/ubeu/gateway/host/fsutil"
 )
 
 // LockFileName is the lock file at the root of the plugin directory.
@@ -93,7 +95,7 @@ func writeLock(root string, lf *LockFile) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(lockPath(root), append(data, '\n'), 0o600)
+	return fsutil.WriteFileAtomic(lockPath(root), append(data, '\n'), 0o600)
 }
 
 // List returns the entries of the lock file of root, sorted by name.

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ubeu/gateway/host/fsutil"
 )
 
 // Pack writes the package directory dir as a gzip-compressed tar file at
@@ -98,7 +100,7 @@ func Pack(dir, out string) error {
 	if err := gz.Close(); err != nil {
 		return fmt.Errorf("pack: %w", err)
 	}
-	if err := writeFileAtomic(out, buf.Bytes(), 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(out, buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("pack: %w", err)
 	}
 	return nil

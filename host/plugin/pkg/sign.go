@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/ubeu/gateway/host/fsutil"
 )
 
 // Unsigned is the signer recorded for a plugin installed without a signature.
@@ -196,7 +198,7 @@ func Sign(manifestPath, privKeyPath string) error {
 	}
 	sig := ed25519.Sign(priv, data)
 	out := base64.StdEncoding.EncodeToString(sig) + "\n"
-	if err := writeFileAtomic(manifestPath+".sig", []byte(out), 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(manifestPath+".sig", []byte(out), 0o644); err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
 	return nil
