@@ -27,9 +27,10 @@
 // EncodeRandom. A capability the plugin was not granted is refused with the
 // gRPC code PermissionDenied.
 //
-// The messages are encoded with protowire and carried by a gRPC codec that
-// is selected by content-subtype (CodecName), so no generated code is
-// needed and go-plugin's own services keep the proto codec.
+// The messages are defined in the ABI's IDL (abi/v1/proto/transport.proto),
+// encoded by the generated abiv1 code, and carried by a gRPC codec that is
+// selected by content-subtype (CodecName), so go-plugin's own services keep
+// the proto codec.
 package wire
 
 import (
@@ -37,12 +38,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
-	"google.golang.org/protobuf/encoding/protowire"
 
 	abiv1 "github.com/ubeu/gateway/abi/v1"
 )
@@ -73,13 +72,22 @@ const (
 
 func init() { encoding.RegisterCodec(codec{}) }
 
-// message is implemented by the four messages of this package.
+// The messages of the two services, defined in the ABI's IDL
+// (abi/v1/proto/transport.proto) and generated with the rest of abiv1.
+type (
+	CallRequest        = abiv1.CallRequest
+	CallResponse       = abiv1.CallResponse
+	CapabilityRequest  = abiv1.CapabilityRequest
+	CapabilityResponse = abiv1.CapabilityResponse
+)
+
+// message is implemented by the generated abiv1 messages.
 type message interface {
-	appendWire([]byte) []byte
-	unmarshalWire([]byte) error
+	MarshalAppend([]byte) []byte
+	Unmarshal([]byte) error
 }
 
-// codec passes the messages of this package through protowire.
+// codec passes the abiv1 messages through their generated encoders.
 type codec struct{}
 
 func (codec) Name() string { return CodecName }
@@ -89,7 +97,7 @@ func (codec) Marshal(v any) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("wire: cannot marshal %T", v)
 	}
-	return m.appendWire(nil), nil
+	return m.MarshalAppend(nil), nil
 }
 
 func (codec) Unmarshal(data []byte, v any) error {
@@ -97,175 +105,7 @@ func (codec) Unmarshal(data []byte, v any) error {
 	if !ok {
 		return fmt.Errorf("wire: cannot unmarshal into %T", v)
 	}
-	return m.unmarshalWire(data)
-}
-
-// CallRequest is one ABI call from the host to the plugin.
-type CallRequest struct {
-	Method       uint32
-	Payload      []byte
-	HostBrokerID uint32
-}
-
-// CallResponse is the plugin's answer.
-type CallResponse struct {
-	Status  int32
-	Payload []byte
-}
-
-// CapabilityRequest is one capability call from the plugin to the host.
-type CapabilityRequest struct {
-	Module  string
-	Fn      string
-	Payload []byte
-}
-
-// CapabilityResponse is the host's answer: Status is abiv1.StatusOK or
-// abiv1.StatusError (Payload is then an encoded abiv1.Error).
-type CapabilityResponse struct {
-	Status  int32
-	Payload []byte
-}
-
-func (m *CallRequest) appendWire(b []byte) []byte {
-	b = appendUint(b, 1, uint64(m.Method))
-	b = appendBytes(b, 2, m.Payload)
-	return appendUint(b, 3, uint64(m.HostBrokerID))
-}
-
-func (m *CallRequest) unmarshalWire(b []byte) error {
-	*m = CallRequest{}
-	return walk(b, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) {
-		switch {
-		case num == 1 && typ == protowire.VarintType:
-			m.Method = uint32(v)
-		case num == 2 && typ == protowire.BytesType:
-			m.Payload = p
-		case num == 3 && typ == protowire.VarintType:
-			m.HostBrokerID = uint32(v)
-		}
-	})
-}
-
-func (m *CallResponse) appendWire(b []byte) []byte {
-	b = appendUint(b, 1, uint64(int64(m.Status)))
-	return appendBytes(b, 2, m.Payload)
-}
-
-func (m *CallResponse) unmarshalWire(b []byte) error {
-	*m = CallResponse{}
-	return walk(b, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) {
-		switch {
-		case num == 1 && typ == protowire.VarintType:
-			m.Status = int32(v)
-		case num == 2 && typ == protowire.BytesType:
-			m.Payload = p
-		}
-	})
-}
-
-func (m *CapabilityRequest) appendWire(b []byte) []byte {
-	b = appendString(b, 1, m.Module)
-	b = appendString(b, 2, m.Fn)
-	return appendBytes(b, 3, m.Payload)
-}
-
-func (m *CapabilityRequest) unmarshalWire(b []byte) error {
-	*m = CapabilityRequest{}
-	return walk(b, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) {
-		switch {
-		case num == 1 && typ == protowire.BytesType:
-			m.Module = string(p)
-		case num == 2 && typ == protowire.BytesType:
-			m.Fn = string(p)
-		case num == 3 && typ == protowire.BytesType:
-			m.Payload = p
-		}
-	})
-}
-
-func (m *CapabilityResponse) appendWire(b []byte) []byte {
-	b = appendUint(b, 1, uint64(int64(m.Status)))
-	return appendBytes(b, 2, m.Payload)
-}
-
-func (m *CapabilityResponse) unmarshalWire(b []byte) error {
-	*m = CapabilityResponse{}
-	return walk(b, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) {
-		switch {
-		case num == 1 && typ == protowire.VarintType:
-			m.Status = int32(v)
-		case num == 2 && typ == protowire.BytesType:
-			m.Payload = p
-		}
-	})
-}
-
-func appendUint(b []byte, num protowire.Number, v uint64) []byte {
-	if v == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, v)
-}
-
-func appendBytes(b []byte, num protowire.Number, v []byte) []byte {
-	if len(v) == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendBytes(b, v)
-}
-
-func appendString(b []byte, num protowire.Number, v string) []byte {
-	if v == "" {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendString(b, v)
-}
-
-func appendDouble(b []byte, num protowire.Number, v float64) []byte {
-	if v == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.Fixed64Type)
-	return protowire.AppendFixed64(b, math.Float64bits(v))
-}
-
-// walk calls f for every field of b: v is the value of varint and fixed
-// fields, p the contents of length-delimited ones (aliasing b). Unknown
-// fields are skipped; malformed input is an error.
-func walk(b []byte, f func(num protowire.Number, typ protowire.Type, v uint64, p []byte)) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return fmt.Errorf("wire: bad tag: %w", protowire.ParseError(n))
-		}
-		b = b[n:]
-		var v uint64
-		var p []byte
-		switch typ {
-		case protowire.VarintType:
-			v, n = protowire.ConsumeVarint(b)
-		case protowire.Fixed64Type:
-			v, n = protowire.ConsumeFixed64(b)
-		case protowire.Fixed32Type:
-			var x uint32
-			x, n = protowire.ConsumeFixed32(b)
-			v = uint64(x)
-		case protowire.BytesType:
-			p, n = protowire.ConsumeBytes(b)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-		}
-		if n < 0 {
-			return fmt.Errorf("wire: field %d: %w", num, protowire.ParseError(n))
-		}
-		f(num, typ, v, p)
-		b = b[n:]
-	}
-	return nil
+	return m.Unmarshal(data)
 }
 
 // PluginServer is the plugin side of the Plugin service.
@@ -330,75 +170,51 @@ func CallHost(ctx context.Context, conn grpc.ClientConnInterface, req *Capabilit
 	return resp, nil
 }
 
-// EncodeLog encodes the payload of log.log: { sint64 level = 1; LogRecord record = 2; }.
+// EncodeLog encodes the payload of log.log (abiv1.LogCall).
 func EncodeLog(level slog.Level, rec *abiv1.LogRecord) []byte {
-	var b []byte
-	if level != 0 {
-		b = protowire.AppendTag(b, 1, protowire.VarintType)
-		b = protowire.AppendVarint(b, protowire.EncodeZigZag(int64(level)))
-	}
-	if rec != nil {
-		b = appendBytes(b, 2, rec.MarshalAppend(nil))
-	}
-	return b
+	return (&abiv1.LogCall{Level: int64(level), Record: rec}).MarshalAppend(nil)
 }
 
 // DecodeLog decodes the payload of log.log.
 func DecodeLog(b []byte) (slog.Level, *abiv1.LogRecord, error) {
-	var level int64
-	var recBytes []byte
-	err := walk(b, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) {
-		switch {
-		case num == 1 && typ == protowire.VarintType:
-			level = protowire.DecodeZigZag(v)
-		case num == 2 && typ == protowire.BytesType:
-			recBytes = p
-		}
-	})
-	if err != nil {
-		return 0, nil, err
+	var m abiv1.LogCall
+	if err := m.Unmarshal(b); err != nil {
+		return 0, nil, fmt.Errorf("wire: log: %w", err)
 	}
-	rec := new(abiv1.LogRecord)
-	if err := rec.Unmarshal(recBytes); err != nil {
-		return 0, nil, fmt.Errorf("wire: log record: %w", err)
+	if m.Record == nil {
+		m.Record = new(abiv1.LogRecord)
 	}
-	return slog.Level(level), rec, nil
+	return slog.Level(m.Level), m.Record, nil
 }
 
 // EncodeMetric encodes the payload of metrics.counter_add and
-// metrics.histogram_observe: { string name = 1; double value = 2; }.
+// metrics.histogram_observe (abiv1.MetricSample).
 func EncodeMetric(name string, value float64) []byte {
-	return appendDouble(appendString(nil, 1, name), 2, value)
+	return (&abiv1.MetricSample{Name: name, Value: value}).MarshalAppend(nil)
 }
 
 // DecodeMetric decodes the payload of a metrics function.
 func DecodeMetric(b []byte) (name string, value float64, err error) {
-	err = walk(b, func(num protowire.Number, typ protowire.Type, v uint64, p []byte) {
-		switch {
-		case num == 1 && typ == protowire.BytesType:
-			name = string(p)
-		case num == 2 && typ == protowire.Fixed64Type:
-			value = math.Float64frombits(v)
-		}
-	})
-	return name, value, err
+	var m abiv1.MetricSample
+	if err := m.Unmarshal(b); err != nil {
+		return "", 0, fmt.Errorf("wire: metric: %w", err)
+	}
+	return m.Name, m.Value, nil
 }
 
-// EncodeUint64 encodes { uint64 value = 1; }: the result of
+// EncodeUint64 encodes an abiv1.Uint64Value: the result of
 // clock.now_unix_nano (the int64 as two's complement) and the request of
 // random.fill (the number of bytes wanted). The result of random.fill and
 // of config.read is the raw bytes; their other payloads are empty.
-func EncodeUint64(v uint64) []byte { return appendUint(nil, 1, v) }
+func EncodeUint64(v uint64) []byte { return (&abiv1.Uint64Value{Value: v}).MarshalAppend(nil) }
 
 // DecodeUint64 decodes what EncodeUint64 encodes.
 func DecodeUint64(b []byte) (uint64, error) {
-	var x uint64
-	err := walk(b, func(num protowire.Number, typ protowire.Type, v uint64, _ []byte) {
-		if num == 1 && typ == protowire.VarintType {
-			x = v
-		}
-	})
-	return x, err
+	var m abiv1.Uint64Value
+	if err := m.Unmarshal(b); err != nil {
+		return 0, fmt.Errorf("wire: uint64: %w", err)
+	}
+	return m.Value, nil
 }
 
 // ErrorPayload encodes err as the payload of a StatusError response.
