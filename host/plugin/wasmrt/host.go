@@ -119,7 +119,14 @@ func hostFunc(f func(ctx context.Context, c *callState, mem guestMemory, stack [
 		if c == nil {
 			panic(fmt.Errorf("%w: host function called outside gatewayd_call", ErrABI))
 		}
-		if err := f(ctx, c, mod.Memory(), stack); err != nil {
+		err := f(ctx, c, mod.Memory(), stack)
+		if err == nil && ctx.Err() != nil {
+			// The call's deadline (or its caller's context) ended while the
+			// host worked for the guest: stop the guest here rather than
+			// let it run on past its deadline with the host's answer.
+			panic(ctx.Err())
+		}
+		if err != nil {
 			if c.fault == nil {
 				c.fault = err
 			}

@@ -609,7 +609,7 @@ func (p *Plugin) run(ctx context.Context, in *instance, method uint32, req []byt
 		switch {
 		case st.fault != nil:
 			return nil, fail(st.fault)
-		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || cctx.Err() != nil:
 			why := fmt.Sprintf("exceeded its deadline of %v", p.timeout)
 			if ctx.Err() != nil {
 				why = "caller's context ended: " + ctx.Err().Error()
