@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -61,7 +62,43 @@ type Config struct {
 	Ledger    Ledger        `yaml:"ledger"`
 	DID       DID           `yaml:"did"`
 
-	Enterprise Enterprise `yaml:"enterprise"`
+	Enterprise  Enterprise  `yaml:"enterprise"`
+	Credentials Credentials `yaml:"credentials"`
+}
+
+// Credentials configures credential issuance and verification.
+type Credentials struct {
+	// PublicURL is the base URL verifiers reach this gateway at; status
+	// lists are served under PublicURL/status/. Empty means
+	// "http://" + listen (development).
+	PublicURL string `yaml:"public_url"`
+	// StatusListEntries is the size of a new status list (at least 131072,
+	// the Bitstring Status List minimum).
+	StatusListEntries int `yaml:"status_list_entries"`
+	// StatusTTL is the ttl of served status lists and the longest time a
+	// verifier here reuses a fetched one.
+	StatusTTL time.Duration `yaml:"status_ttl"`
+	// BulkMax is the most credentials one bulk request may carry.
+	BulkMax int `yaml:"bulk_max"`
+	// MaxCredentialBytes caps one credential (unsigned on issue, secured on
+	// verify).
+	MaxCredentialBytes int `yaml:"max_credential_bytes"`
+	// FetchTimeout and FetchMaxBytes cap fetching a remote status list or
+	// schema during verification.
+	FetchTimeout  time.Duration `yaml:"fetch_timeout"`
+	FetchMaxBytes int64         `yaml:"fetch_max_bytes"`
+	// FetchAllowPrivate lets those fetches reach private and loopback
+	// addresses (tests, private deployments). Off by default.
+	FetchAllowPrivate bool `yaml:"fetch_allow_private"`
+}
+
+// CredentialsPublicURL returns credentials.public_url, or the development
+// default derived from listen, without a trailing slash.
+func (c *Config) CredentialsPublicURL() string {
+	if u := strings.TrimRight(c.Credentials.PublicURL, "/"); u != "" {
+		return u
+	}
+	return "http://" + c.Listen
 }
 
 // Enterprise configures enterprise issuers: the DNS proof of their parent
@@ -290,6 +327,14 @@ func Default() Config {
 				Pro:        EnterpriseTier{MonthlyCredentials: 10_000},
 				Enterprise: EnterpriseTier{MonthlyCredentials: 100_000},
 			},
+		},
+		Credentials: Credentials{
+			StatusListEntries:  131072,
+			StatusTTL:          5 * time.Minute,
+			BulkMax:            1000,
+			MaxCredentialBytes: 256 << 10,
+			FetchTimeout:       5 * time.Second,
+			FetchMaxBytes:      1 << 20,
 		},
 	}
 }
@@ -543,6 +588,29 @@ func (c *Config) Validate() error {
 		if t.n < 1 {
 			bad(t.key, "must be at least 1, got %d", t.n)
 		}
+	}
+	if u := c.Credentials.PublicURL; u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.RawQuery != "" || pu.Fragment != "" {
+			bad("credentials.public_url", "must be an absolute http(s) URL without query or fragment, got %q", u)
+		}
+	}
+	if c.Credentials.StatusListEntries < 131072 {
+		bad("credentials.status_list_entries", "must be at least 131072, got %d", c.Credentials.StatusListEntries)
+	}
+	if c.Credentials.StatusTTL < time.Second {
+		bad("credentials.status_ttl", "must be at least 1s, got %v", c.Credentials.StatusTTL)
+	}
+	if c.Credentials.BulkMax < 1 || c.Credentials.BulkMax > 10000 {
+		bad("credentials.bulk_max", "must be between 1 and 10000, got %d", c.Credentials.BulkMax)
+	}
+	if c.Credentials.MaxCredentialBytes < 1024 {
+		bad("credentials.max_credential_bytes", "must be at least 1024, got %d", c.Credentials.MaxCredentialBytes)
+	}
+	if c.Credentials.FetchTimeout <= 0 {
+		bad("credentials.fetch_timeout", "must be a positive duration, got %v", c.Credentials.FetchTimeout)
+	}
+	if c.Credentials.FetchMaxBytes < 1024 {
+		bad("credentials.fetch_max_bytes", "must be at least 1024, got %d", c.Credentials.FetchMaxBytes)
 	}
 	if c.DID.WebMaxBytes < 1024 {
 		bad("did.web_max_bytes", "must be at least 1024, got %d", c.DID.WebMaxBytes)

@@ -279,6 +279,20 @@ func (s *Service) Deactivate(ctx context.Context, didStr string) error {
 	return nil
 }
 
+// SigningKey returns the verification method ID (<did>#did-root-key) and
+// the private key of a DID this gateway holds the key of, for signing as
+// the DID (credentials issued by an enterprise's managed DID). The root key
+// is in the document's assertionMethod (§3.2.2). ErrNotManaged if the key
+// is not held here.
+func (s *Service) SigningKey(ctx context.Context, didStr string) (string, ed25519.PrivateKey, error) {
+	_, tc, _, priv, err := s.writable(ctx, didStr)
+	if err != nil {
+		return "", nil, err
+	}
+	s.release(tc)
+	return didStr + "#did-root-key", priv, nil
+}
+
 // writable resolves a DID for writing: it returns with the topic acquired
 // (the caller releases it) and the private key of the current owner.
 func (s *Service) writable(ctx context.Context, didStr string) (ID, *topicCache, *State, ed25519.PrivateKey, error) {

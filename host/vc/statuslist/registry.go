@@ -255,53 +255,84 @@ func currentKey(issuer, purpose string) string { return "c/" + issuer + "/" + pu
 // Allocate reserves a fresh random index for a credential of issuer in the
 // issuer's current list for purpose.
 func (r *Registry) Allocate(ctx context.Context, issuer, purpose string) (Entry, error) {
-	if err := checkPurpose(purpose); err != nil {
+	es, err := r.AllocateN(ctx, issuer, purpose, 1)
+	if err != nil {
 		return Entry{}, err
 	}
+	return es[0], nil
+}
+
+// AllocateN reserves n fresh random indexes at once (bulk issuance): as
+// many as the current list has room for in one write, then the next list.
+// The indexes are drawn at random like Allocate's, so their order says
+// nothing about the order of issuance.
+func (r *Registry) AllocateN(ctx context.Context, issuer, purpose string, n int) ([]Entry, error) {
+	if err := checkPurpose(purpose); err != nil {
+		return nil, err
+	}
 	if issuer == "" {
-		return Entry{}, fmt.Errorf("%w: empty issuer", ErrMalformed)
+		return nil, fmt.Errorf("%w: empty issuer", ErrMalformed)
+	}
+	if n < 1 {
+		return nil, fmt.Errorf("%w: allocate %d entries", ErrMalformed, n)
 	}
 	defer r.lock(currentKey(issuer, purpose))()
+	out := make([]Entry, 0, n)
 	for range maxAttempts {
+		if len(out) == n {
+			return out, nil
+		}
 		if err := ctx.Err(); err != nil {
-			return Entry{}, err
+			return nil, err
 		}
 		p, pver, err := r.current(ctx, issuer, purpose)
 		if err != nil {
-			return Entry{}, err
+			return nil, err
 		}
 		if p.List == "" {
 			if err := r.rollover(ctx, issuer, purpose, pver); err != nil {
-				return Entry{}, err
+				return nil, err
 			}
 			continue
 		}
 		rec, ver, err := r.load(ctx, p.List)
 		if err != nil {
-			return Entry{}, fmt.Errorf("statuslist: current list of %q: %w", issuer, err)
+			return nil, fmt.Errorf("statuslist: current list of %q: %w", issuer, err)
 		}
-		if float64(rec.Allocated) >= r.fill*float64(len(rec.Used)*8) {
+		room := int(math.Ceil(r.fill*float64(len(rec.Used)*8))) - rec.Allocated // as long as allocated < fill × entries
+		if room <= 0 {
 			if err := r.rollover(ctx, issuer, purpose, pver); err != nil {
-				return Entry{}, err
+				return nil, err
 			}
 			continue
 		}
-		idx, err := r.pick(Bitstring(rec.Used), rec.Allocated)
-		if err != nil {
-			return Entry{}, err
+		take := min(room, n-len(out))
+		idxs := make([]int, 0, take)
+		for range take {
+			idx, err := r.pick(Bitstring(rec.Used), rec.Allocated)
+			if err != nil {
+				return nil, err
+			}
+			_ = Bitstring(rec.Used).Set(idx, true)
+			rec.Allocated++
+			idxs = append(idxs, idx)
 		}
-		_ = Bitstring(rec.Used).Set(idx, true)
-		rec.Allocated++
 		ok, err := r.save(ctx, rec, store.KVCond{Version: ver})
 		if err != nil {
-			return Entry{}, err
+			return nil, err
 		}
 		if !ok {
 			continue
 		}
-		return Entry{ListID: rec.ID, ListURL: r.ListURL(rec.Issuer, rec.ID), Index: idx, Purpose: purpose}, nil
+		u := r.ListURL(rec.Issuer, rec.ID)
+		for _, idx := range idxs {
+			out = append(out, Entry{ListID: rec.ID, ListURL: u, Index: idx, Purpose: purpose})
+		}
 	}
-	return Entry{}, fmt.Errorf("statuslist: allocate for %q: gave up after %d conflicts", issuer, maxAttempts)
+	if len(out) == n {
+		return out, nil
+	}
+	return nil, fmt.Errorf("statuslist: allocate for %q: gave up after %d conflicts", issuer, maxAttempts)
 }
 
 // pick draws an unallocated index uniformly at random: rejection sampling

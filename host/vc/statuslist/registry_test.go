@@ -176,6 +176,47 @@ func TestRolloverAtFillRatio(t *testing.T) {
 	}
 }
 
+func TestAllocateN(t *testing.T) {
+	// 14 allocations per list: a batch of 30 spans three lists, each index
+	// allocated once and marked in its list's bitmap.
+	r, _ := newRegistry(t, Options{FillRatio: 0.0001})
+	if _, err := r.AllocateN(ctx, "ent1", PurposeRevocation, 0); err == nil {
+		t.Fatal("AllocateN(0) succeeded")
+	}
+	es, err := r.AllocateN(ctx, "ent1", PurposeRevocation, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != 30 {
+		t.Fatalf("%d entries", len(es))
+	}
+	perList := map[string]int{}
+	seen := map[string]bool{}
+	for _, e := range es {
+		k := e.ListID + "#" + strconv.Itoa(e.Index)
+		if seen[k] {
+			t.Fatalf("%s allocated twice", k)
+		}
+		seen[k] = true
+		perList[e.ListID]++
+		if e.Purpose != PurposeRevocation || e.ListURL != r.ListURL("ent1", e.ListID) {
+			t.Fatalf("entry %+v", e)
+		}
+		// Allocated: Set works on it, and an unallocated neighbour fails.
+		if err := r.Set(ctx, e.ListID, e.Index, PurposeRevocation, true); err != nil {
+			t.Fatalf("set %s: %v", k, err)
+		}
+	}
+	if len(perList) != 3 {
+		t.Fatalf("counts %v, want three lists (14, 14, 2)", perList)
+	}
+	// The next single allocation continues the third list.
+	e, err := r.Allocate(ctx, "ent1", PurposeRevocation)
+	if err != nil || perList[e.ListID] != 2 {
+		t.Fatalf("next allocation %+v (%v), lists %v", e, err, perList)
+	}
+}
+
 func TestRevocationFinal(t *testing.T) {
 	r, _ := newRegistry(t, Options{})
 	e, _ := r.Allocate(ctx, "ent1", PurposeRevocation)
