@@ -249,3 +249,18 @@ type KV interface {
 	// for quotas.
 	Usage(ctx context.Context, ns string) (entries int, bytes int64, err error)
 }
+
+// KVWrite is one entry of a KVBatch write.
+type KVWrite struct {
+	Key   string
+	Value []byte
+	Cond  KVCond
+}
+
+// KVBatch is implemented by KV backends that can write several entries of
+// one namespace in a single atomic, durable transaction: either every
+// write happens or none does (ErrConflict if a condition fails). Callers
+// fall back to one Put per entry when the backend lacks it.
+type KVBatch interface {
+	PutBatch(ctx context.Context, ns string, writes []KVWrite) error
+}

@@ -134,6 +134,41 @@ func (r kv) Put(ctx context.Context, ns, key string, value []byte, cond store.KV
 	return ver, err
 }
 
+// PutBatch writes every entry in one transaction (store.KVBatch).
+func (r kv) PutBatch(ctx context.Context, ns string, writes []store.KVWrite) (err error) {
+	defer r.s.done("kv.put_batch", time.Now(), &err)
+	keys := make([][]byte, len(writes))
+	for i, w := range writes {
+		if keys[i], err = kvKey(ns, w.Key); err != nil {
+			return err
+		}
+	}
+	return r.s.update(ctx, func(txn *badger.Txn) error {
+		entries, size := 0, int64(0)
+		now := uint64(time.Now().UnixNano())
+		for i, w := range writes {
+			old, oldSize, err := current(txn, keys[i])
+			if err != nil {
+				return err
+			}
+			if err := checkCond(old, w.Cond); err != nil {
+				return fmt.Errorf("%w (key %q)", err, w.Key)
+			}
+			buf := make([]byte, 8+len(w.Value))
+			binary.BigEndian.PutUint64(buf, max(now, old+1))
+			copy(buf[8:], w.Value)
+			if err := txn.Set(keys[i], buf); err != nil {
+				return err
+			}
+			if old == 0 {
+				entries++
+			}
+			size += int64(len(keys[i])+len(w.Value)) - oldSize
+		}
+		return addUsage(txn, ns, entries, size)
+	})
+}
+
 func (r kv) Delete(ctx context.Context, ns, key string, cond store.KVCond) (err error) {
 	defer r.s.done("kv.delete", time.Now(), &err)
 	k, err := kvKey(ns, key)

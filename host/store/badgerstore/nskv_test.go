@@ -109,3 +109,44 @@ func TestKVCASConcurrent(t *testing.T) {
 		t.Fatalf("value %d after %d wins", v[0], wins)
 	}
 }
+
+func TestKVPutBatch(t *testing.T) {
+	s := openDir(t, t.TempDir(), newKeys(t))
+	kv := s.KV()
+	b, isBatch := kv.(store.KVBatch)
+	if !isBatch {
+		t.Fatal("badgerstore KV does not implement store.KVBatch")
+	}
+	_, err := kv.Put(ctx, "pb", "taken", []byte("x"), store.KVCond{})
+	ok(t, err)
+	// A failing condition writes nothing of the batch.
+	err = b.PutBatch(ctx, "pb", []store.KVWrite{{Key: "a", Value: []byte("1")}, {Key: "taken", Value: []byte("y"), Cond: store.KVCond{Absent: true}}})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("conflicting batch: %v", err)
+	}
+	if _, _, err := kv.Get(ctx, "pb", "a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a conflicting batch wrote part of itself: %v", err)
+	}
+	ok(t, b.PutBatch(ctx, "pb", []store.KVWrite{{Key: "a", Value: []byte("1"), Cond: store.KVCond{Absent: true}}, {Key: "b", Value: []byte("22")}, {Key: "taken", Value: []byte("z")}}))
+	for k, want := range map[string]string{"a": "1", "b": "22", "taken": "z"} {
+		got, _, err := kv.Get(ctx, "pb", k)
+		if err != nil || string(got) != want {
+			t.Fatalf("%s = %q, %v", k, got, err)
+		}
+	}
+	n, size, err := kv.Usage(ctx, "pb")
+	ok(t, err)
+	// Usage is what the same entries written one by one count.
+	for k, v := range map[string]string{"a": "1", "b": "22", "taken": "z"} {
+		_, err := kv.Put(ctx, "pc", k, []byte(v), store.KVCond{})
+		ok(t, err)
+	}
+	n2, size2, err := kv.Usage(ctx, "pc")
+	ok(t, err)
+	if n != 3 || n2 != 3 || size != size2 {
+		t.Fatalf("usage %d entries %d bytes, one by one %d entries %d bytes", n, size, n2, size2)
+	}
+	if err := b.PutBatch(ctx, "bad/ns", []store.KVWrite{{Key: "a"}}); err == nil {
+		t.Fatal("invalid namespace accepted")
+	}
+}
