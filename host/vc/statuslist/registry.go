@@ -241,6 +241,24 @@ func (r *Registry) ListURL(issuer, listID string) string {
 	return r.base + "/" + url.PathEscape(issuer) + "/" + listID
 }
 
+// ParseListURL reports whether u is the URL of a list of this registry
+// (BaseURL/<issuer>/<listID>) and returns the issuer and list ID.
+func (r *Registry) ParseListURL(u string) (issuer, listID string, ok bool) {
+	rest, found := strings.CutPrefix(u, r.base+"/")
+	if !found {
+		return "", "", false
+	}
+	esc, id, found := strings.Cut(rest, "/")
+	if !found || id == "" || strings.ContainsAny(id, "/?#") {
+		return "", "", false
+	}
+	iss, err := url.PathUnescape(esc)
+	if err != nil || iss == "" {
+		return "", "", false
+	}
+	return iss, id, true
+}
+
 func checkPurpose(p string) error {
 	switch p {
 	case PurposeRevocation, PurposeSuspension:

@@ -1,0 +1,371 @@
+package credentials
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ubeu/gateway/host/vc/contexts"
+	"github.com/ubeu/gateway/host/vc/dataintegrity"
+	"github.com/ubeu/gateway/host/vc/statuslist"
+	"github.com/ubeu/gateway/host/vc/vcjwt"
+)
+
+// Check outcomes.
+const (
+	Passed  = "passed"
+	Failed  = "failed"
+	Skipped = "skipped"
+)
+
+// Check is one check of a verification.
+type Check struct {
+	Check   string `json:"check"`
+	Status  string `json:"status"` // passed | failed | skipped
+	Message string `json:"message,omitempty"`
+}
+
+// Verification is the answer of Verify: every check made, in order.
+type Verification struct {
+	Verified bool     `json:"verified"`
+	Format   string   `json:"format,omitempty"`
+	ID       string   `json:"id,omitempty"`
+	Issuer   string   `json:"issuer,omitempty"`
+	Checks   []Check  `json:"checks"`
+	Errors   []string `json:"errors"`
+	Warnings []string `json:"warnings"`
+	// Credential is the verified credential's JSON (the JWT payload for a
+	// vc+jwt), nil when it could not be read.
+	Credential json.RawMessage `json:"-"`
+}
+
+func (v *Verification) add(check, status, msg string) {
+	v.Checks = append(v.Checks, Check{Check: check, Status: status, Message: msg})
+	if status == Failed {
+		v.Errors = append(v.Errors, check+": "+msg)
+	}
+}
+
+func (v *Verification) done() *Verification {
+	v.Verified = len(v.Errors) == 0 && len(v.Checks) > 0
+	if v.Errors == nil {
+		v.Errors = []string{}
+	}
+	if v.Warnings == nil {
+		v.Warnings = []string{}
+	}
+	return v
+}
+
+// VerifyOptions adjust Verify.
+type VerifyOptions struct {
+	// Now is the time validity is checked at; zero means now.
+	Now time.Time
+}
+
+// Verify checks a secured credential: a JSON object with a Data Integrity
+// proof, a vc+jwt (raw or as a JSON string), or an
+// EnvelopedVerifiableCredential whose id is a data: URL of a vc+jwt
+// (VCDM 2.0 § 4.13). It never returns a "verified" for anything it could
+// not check; the error is only for a cancelled context.
+func (s *Service) Verify(ctx context.Context, input []byte, o VerifyOptions) (*Verification, error) {
+	v := &Verification{}
+	now := o.Now
+	if now.IsZero() {
+		now = s.now()
+	}
+	if len(input) > s.o.MaxCredentialBytes {
+		v.add("format", Failed, fmt.Sprintf("credential of %d bytes exceeds %d", len(input), s.o.MaxCredentialBytes))
+		return v.done(), nil
+	}
+	input = bytes.TrimSpace(input)
+	var tok string
+	switch {
+	case len(input) > 0 && input[0] == '"':
+		if err := json.Unmarshal(input, &tok); err != nil {
+			v.add("format", Failed, "not a JSON string")
+			return v.done(), nil
+		}
+	case len(input) > 0 && input[0] == '{':
+		var env struct {
+			Type any    `json:"type"`
+			ID   string `json:"id"`
+		}
+		if json.Unmarshal(input, &env) == nil && hasType(env.Type, "EnvelopedVerifiableCredential") {
+			t, ok := strings.CutPrefix(env.ID, "data:application/vc+jwt,")
+			if !ok {
+				v.add("format", Failed, "EnvelopedVerifiableCredential id must be a data:application/vc+jwt, URL")
+				return v.done(), nil
+			}
+			tok = t
+		}
+	case bytes.HasPrefix(input, []byte("ey")):
+		tok = string(input)
+	default:
+		v.add("format", Failed, "neither a JSON credential nor a vc+jwt")
+		return v.done(), nil
+	}
+	var cred map[string]any
+	if tok != "" {
+		v.Format = FormatJWT
+		payload, _, err := vcjwt.Verify(ctx, tok, func(ctx context.Context, kid string) (crypto.PublicKey, error) {
+			return s.methodKey(ctx, kid, "assertionMethod")
+		})
+		if err != nil {
+			if errors.Is(err, vcjwt.ErrMalformed) || errors.Is(err, vcjwt.ErrPayload) || errors.Is(err, vcjwt.ErrType) {
+				v.add("format", Failed, trimPkg(err))
+			} else {
+				v.add("format", Passed, "")
+				v.add("proof", Failed, trimPkg(err))
+			}
+			return v.done(), ctx.Err()
+		}
+		v.add("format", Passed, "")
+		v.add("proof", Passed, "vc+jwt signature")
+		v.Credential = payload
+		if err := json.Unmarshal(payload, &cred); err != nil {
+			v.add("format", Failed, "payload is not a JSON object")
+			return v.done(), nil
+		}
+	} else {
+		v.Format = FormatDataIntegrity
+		if err := json.Unmarshal(input, &cred); err != nil {
+			v.add("format", Failed, "not a JSON object: "+err.Error())
+			return v.done(), nil
+		}
+		if !hasType(cred["type"], "VerifiableCredential") {
+			v.add("format", Failed, "type does not include VerifiableCredential")
+			return v.done(), nil
+		}
+		v.add("format", Passed, "")
+		iss := issuerID(cred)
+		var vmUsed string
+		res, err := dataintegrity.VerifyWithLimits(ctx, s.limits(), input, func(ctx context.Context, vm string) (ed25519.PublicKey, error) {
+			vmUsed = vm
+			if d, _, _ := strings.Cut(vm, "#"); d != iss {
+				return nil, fmt.Errorf("%w: %s does not belong to the issuer %s", errKey, vm, iss)
+			}
+			k, err := s.methodKey(ctx, vm, "assertionMethod")
+			if err != nil {
+				return nil, err
+			}
+			pub, ok := k.(ed25519.PublicKey)
+			if !ok {
+				return nil, fmt.Errorf("%w: %s is not an Ed25519 key", errKey, vm)
+			}
+			return pub, nil
+		})
+		switch {
+		case err != nil:
+			v.add("proof", Failed, trimPkg(err))
+			return v.done(), ctx.Err()
+		case res.ProofPurpose != "assertionMethod":
+			v.add("proof", Failed, fmt.Sprintf("proof purpose %q, want assertionMethod", res.ProofPurpose))
+			return v.done(), nil
+		case !res.Expires.IsZero() && !now.Before(res.Expires):
+			v.add("proof", Failed, "the proof expired at "+res.Expires.UTC().Format(time.RFC3339))
+			return v.done(), nil
+		}
+		v.add("proof", Passed, res.Cryptosuite+" by "+vmUsed)
+		v.Credential = input
+	}
+	v.ID, _ = cred["id"].(string)
+	v.Issuer = issuerID(cred)
+	s.checkValidity(v, cred, now)
+	s.checkStatus(ctx, v, cred)
+	s.checkSchema(ctx, v, cred)
+	s.checkRelated(ctx, v, cred)
+	return v.done(), ctx.Err()
+}
+
+func (s *Service) limits() dataintegrity.Limits {
+	lim := s.o.Limits
+	lim.MaxInputBytes = max(lim.MaxInputBytes, s.o.MaxCredentialBytes)
+	return lim
+}
+
+func trimPkg(err error) string {
+	m := err.Error()
+	for _, p := range []string{"dataintegrity: ", "vcjwt: ", "statuslist: ", "credentials: "} {
+		m = strings.TrimPrefix(m, p)
+	}
+	return m
+}
+
+func hasType(v any, want string) bool {
+	switch x := v.(type) {
+	case string:
+		return x == want
+	case []any:
+		for _, e := range x {
+			if e == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (s *Service) checkValidity(v *Verification, c map[string]any, now time.Time) {
+	for _, k := range []string{"validFrom", "validUntil"} {
+		x, has := c[k]
+		if !has {
+			continue
+		}
+		t, ok := parseDateTime(x)
+		switch {
+		case !ok:
+			v.add(k, Failed, "not an XML Schema dateTimeStamp")
+		case k == "validFrom" && now.Before(t):
+			v.add(k, Failed, "not valid before "+t.UTC().Format(time.RFC3339))
+		case k == "validUntil" && !now.Before(t):
+			v.add(k, Failed, "expired at "+t.UTC().Format(time.RFC3339))
+		default:
+			v.add(k, Passed, "")
+		}
+	}
+}
+
+// checkStatus checks every BitstringStatusListEntry: lists of this
+// gateway straight from the registry (a change is seen at once), other
+// issuers' lists fetched (their proof verified, their issuer the
+// credential's) and cached for StatusTTL.
+func (s *Service) checkStatus(ctx context.Context, v *Verification, c map[string]any) {
+	raw, has := c["credentialStatus"]
+	if !has {
+		return
+	}
+	es, err := entries("credentialStatus", raw)
+	if err != nil {
+		v.add("status", Failed, trimPkg(err))
+		return
+	}
+	for _, e := range es {
+		purpose, _ := e["statusPurpose"].(string)
+		name := "status." + purpose
+		if !hasType(e["type"], "BitstringStatusListEntry") {
+			v.add(name, Skipped, fmt.Sprintf("status type %v is not supported", e["type"]))
+			v.Warnings = append(v.Warnings, fmt.Sprintf("credentialStatus of type %v not checked", e["type"]))
+			continue
+		}
+		u, _ := e["statusListCredential"].(string)
+		var st statuslist.Status
+		if _, listID, own := s.o.Status.ParseListURL(u); own {
+			st, err = s.own.Check(ctx, e, func(ctx context.Context, _ string) ([]byte, error) {
+				b, _, _, err := s.o.Status.ServeBytes(ctx, listID)
+				return b, err
+			})
+		} else {
+			iss := v.Issuer
+			st, err = s.foreign.Check(ctx, e, func(ctx context.Context, u string) ([]byte, error) {
+				return s.fetchStatusList(ctx, u, iss)
+			})
+		}
+		switch {
+		case err != nil:
+			v.add(name, Failed, trimPkg(err))
+		case st.Set && purpose == statuslist.PurposeRevocation:
+			v.add(name, Failed, "the credential is revoked")
+		case st.Set && purpose == statuslist.PurposeSuspension:
+			v.add(name, Failed, "the credential is suspended")
+		case st.Set:
+			v.add(name, Failed, fmt.Sprintf("status %d %s", st.Value, st.Message))
+		default:
+			v.add(name, Passed, "")
+		}
+	}
+}
+
+// fetchStatusList fetches another issuer's status list credential and
+// verifies it: its proof (Data Integrity or vc+jwt) and that its issuer is
+// the credential's.
+func (s *Service) fetchStatusList(ctx context.Context, u, issuer string) ([]byte, error) {
+	if s.o.Fetch == nil {
+		return nil, errors.New("fetching remote status lists is not configured")
+	}
+	raw, err := s.o.Fetch(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	inner, err := s.Verify(ctx, raw, VerifyOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range inner.Checks {
+		if (c.Check == "format" || c.Check == "proof") && c.Status == Failed {
+			return nil, fmt.Errorf("status list credential %s: %s", c.Check, c.Message)
+		}
+	}
+	if inner.Issuer != issuer {
+		return nil, fmt.Errorf("status list issued by %s, not by the credential's issuer %s", inner.Issuer, issuer)
+	}
+	return inner.Credential, nil
+}
+
+func (s *Service) checkSchema(ctx context.Context, v *Verification, c map[string]any) {
+	if _, has := c["credentialSchema"]; !has {
+		return
+	}
+	if s.o.Schemas == nil {
+		v.add("schema", Skipped, "schema validation is not configured")
+		v.Warnings = append(v.Warnings, "credentialSchema not checked")
+		return
+	}
+	b, _ := json.Marshal(c)
+	rs, err := s.o.Schemas.Validate(ctx, b)
+	if err != nil {
+		v.add("schema", Failed, trimPkg(err))
+		return
+	}
+	for _, r := range rs {
+		if r.Valid {
+			v.add("schema", Passed, r.ID)
+			continue
+		}
+		msg := r.ID
+		if len(r.Errors) > 0 {
+			msg += ": " + strings.Join(r.Errors[:min(len(r.Errors), 5)], "; ")
+		}
+		v.add("schema", Failed, msg)
+	}
+}
+
+// checkRelated checks the digest of every relatedResource (VCDM 2.0 §
+// 5.3): embedded JSON-LD contexts are hashed as embedded, anything else
+// is fetched.
+func (s *Service) checkRelated(ctx context.Context, v *Verification, c map[string]any) {
+	raw, has := c["relatedResource"]
+	if !has {
+		return
+	}
+	es, err := entries("relatedResource", raw)
+	if err != nil {
+		v.add("relatedResource", Failed, trimPkg(err))
+		return
+	}
+	for _, e := range es {
+		id, _ := e["id"].(string)
+		body, ok := contexts.Bytes(id)
+		if !ok {
+			if s.o.Fetch == nil {
+				v.add("relatedResource", Failed, id+": fetching remote resources is not configured")
+				continue
+			}
+			if body, err = s.o.Fetch(ctx, id); err != nil {
+				v.add("relatedResource", Failed, id+": "+err.Error())
+				continue
+			}
+		}
+		if err := digestMatches(e, body); err != nil {
+			v.add("relatedResource", Failed, id+": "+err.Error())
+			continue
+		}
+		v.add("relatedResource", Passed, id)
+	}
+}
