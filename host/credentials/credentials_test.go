@@ -326,11 +326,16 @@ func TestIssueRejectsInvalid(t *testing.T) {
 		"until before from": {func(m map[string]any) {
 			m["validFrom"], m["validUntil"] = "2026-02-01T00:00:00Z", "2026-01-01T00:00:00Z"
 		}, IssueOptions{}, "validUntil"},
-		"already expired":   {func(m map[string]any) { m["validFrom"], m["validUntil"] = "2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z" }, IssueOptions{}, "validUntil"},
-		"with proof":        {func(m map[string]any) { m["proof"] = map[string]any{} }, IssueOptions{}, "proof"},
-		"unknown term rdfc": {func(m map[string]any) { m["@context"] = []any{ContextV2}; m["credentialSubject"].(map[string]any)["x"] = 1 }, IssueOptions{}, ""},
-		"bad cryptosuite":   {func(m map[string]any) {}, IssueOptions{Cryptosuite: "ecdsa-rdfc-2019"}, "options.cryptosuite"},
-		"bad format":        {func(m map[string]any) {}, IssueOptions{Format: "mdoc"}, "options.format"},
+		"already expired": {func(m map[string]any) {
+			m["validFrom"], m["validUntil"] = "2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z"
+		}, IssueOptions{}, "validUntil"},
+		"with proof": {func(m map[string]any) { m["proof"] = map[string]any{} }, IssueOptions{}, "proof"},
+		"unknown term rdfc": {func(m map[string]any) {
+			m["@context"] = []any{ContextV2}
+			m["credentialSubject"].(map[string]any)["x"] = 1
+		}, IssueOptions{}, ""},
+		"bad cryptosuite": {func(m map[string]any) {}, IssueOptions{Cryptosuite: "ecdsa-rdfc-2019"}, "options.cryptosuite"},
+		"bad format":      {func(m map[string]any) {}, IssueOptions{Format: "mdoc"}, "options.format"},
 	}
 	for name, c := range cases {
 		m := degree("did:example:abc")

@@ -208,6 +208,7 @@ func (v *Validator) compileCached(ctx context.Context, resURL, loc string, raw [
 		return s.(*jsonschema.Schema), nil
 	}
 	ld := &refLoader{v: v, ctx: ctx}
+	v.compiles.Add(1)
 	sch, err := compileDoc(ld, resURL, loc, doc)
 	if err != nil {
 		if ld.err != nil {

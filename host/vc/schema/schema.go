@@ -30,6 +30,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -152,6 +153,9 @@ type Validator struct {
 	byHash *lru // content key -> *jsonschema.Schema
 
 	flight singleflight.Group
+
+	// compiles counts schema compilations (not cache hits), for tests.
+	compiles atomic.Int64
 }
 
 // registeredSchema is a schema served without fetching.
