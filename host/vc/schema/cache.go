@@ -34,7 +34,7 @@ func (c *lru) get(key string, now time.Time) (any, bool) {
 		return nil, false
 	}
 	it := el.Value.(*lruItem)
-	if !now.Before(it.expires) {
+	if !it.expires.IsZero() && !now.Before(it.expires) {
 		c.ll.Remove(el)
 		delete(c.m, key)
 		return nil, false
@@ -43,7 +43,7 @@ func (c *lru) get(key string, now time.Time) (any, bool) {
 	return it.val, true
 }
 
-// put stores val under key until expires, evicting the least recently used
+// put stores val under key until expires (zero: until evicted), evicting the least recently used
 // entries beyond the bound.
 func (c *lru) put(key string, val any, expires time.Time) {
 	c.mu.Lock()

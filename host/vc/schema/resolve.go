@@ -105,7 +105,10 @@ func (v *Validator) resolve(ctx context.Context, typ, id string) (c *compiled, e
 
 	if typ == TypeJsonSchema {
 		var raw []byte
-		if reg := v.lookupRegistered(base); reg != nil {
+		reg := v.lookupRegistered(base)
+		if reg != nil {
+			// A fragment of a registered schema: served without fetching,
+			// under Register's rules ($schema optional).
 			raw = reg.raw
 		} else {
 			var err error
@@ -117,12 +120,14 @@ func (v *Validator) resolve(ctx context.Context, typ, id string) (c *compiled, e
 		if err != nil {
 			return nil, expires, failf(Failure, "schema document %q: %v", truncate(base, 100), err)
 		}
-		if f := checkSchemaDocument(doc); f != nil {
-			return nil, expires, f
-		}
-		if v.opts.RequireIDMatch {
-			if f := checkIDMatch(doc, base); f != nil {
+		if reg == nil { // a registered schema was checked by Register
+			if f := checkSchemaDocument(doc); f != nil {
 				return nil, expires, f
+			}
+			if v.opts.RequireIDMatch {
+				if f := checkIDMatch(doc, base); f != nil {
+					return nil, expires, f
+				}
 			}
 		}
 		sch, f := v.compileCached(ctx, base, id, raw, doc)
@@ -193,8 +198,10 @@ func (v *Validator) fetch(ctx context.Context, u string) ([]byte, error) {
 
 // compileCached compiles doc (whose bytes are raw) as the resource resURL
 // and returns the schema at loc. A compilation that pulled in no remote
-// document depends only on (resURL, loc, raw), so it is cached by that
-// content hash and reused when the same document is dereferenced again.
+// document depends only on (resURL, loc, raw) and the registry, so it is
+// cached by that content hash, with no time limit (the bound evicts it;
+// Register empties it), and reused when an expired id is dereferenced
+// again to the same bytes.
 func (v *Validator) compileCached(ctx context.Context, resURL, loc string, raw []byte, doc any) (*jsonschema.Schema, *failure) {
 	h := sha256.New()
 	h.Write([]byte(resURL))
@@ -217,7 +224,7 @@ func (v *Validator) compileCached(ctx context.Context, resURL, loc string, raw [
 		return nil, failf(Failure, "schema %q is not a valid JSON Schema: %v", truncate(resURL, 100), err)
 	}
 	if !ld.remote {
-		v.byHash.put(hk, sch, now.Add(v.opts.CacheTTL))
+		v.byHash.put(hk, sch, time.Time{})
 	}
 	return sch, nil
 }
