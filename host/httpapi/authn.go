@@ -87,6 +87,7 @@ func (s *Server) authenticateAPIKey(c *Ctx, key string) error {
 	c.Principal.Tenant = k.EnterpriseID
 	c.Principal.AuthMethod = "api_key"
 	c.Principal.Permissions = k.Permissions
+	c.apiKey = k
 	prefixCopy := strings.Clone(prefix)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

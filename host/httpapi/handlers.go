@@ -100,7 +100,7 @@ type tokenResponse struct {
 	Limits       any    `json:"limits,omitempty"`
 }
 
-type credentials struct {
+type loginRequest struct {
 	Email            string `json:"email"`
 	Password         string `json:"password"`
 	SubscriptionTier string `json:"subscriptionTier,omitempty"`
@@ -128,7 +128,7 @@ func normaliseEmail(s string) (string, *Error) {
 }
 
 func (s *Server) register(c *Ctx) error {
-	var req credentials
+	var req loginRequest
 	if err := c.Decode(&req); err != nil {
 		return err
 	}
@@ -221,7 +221,7 @@ func (s *Server) issuePair(u *store.User, sessionID, refresh string) (*tokenResp
 }
 
 func (s *Server) login(c *Ctx) error {
-	var req credentials
+	var req loginRequest
 	if err := c.Decode(&req); err != nil {
 		return err
 	}

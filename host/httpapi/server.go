@@ -35,6 +35,7 @@ import (
 
 	"github.com/ubeu/gateway/host/auth"
 	"github.com/ubeu/gateway/host/config"
+	"github.com/ubeu/gateway/host/credentials"
 	"github.com/ubeu/gateway/host/enterprise/dnsverify"
 	"github.com/ubeu/gateway/host/identity"
 	"github.com/ubeu/gateway/host/limits"
@@ -45,6 +46,7 @@ import (
 	"github.com/ubeu/gateway/host/ratelimit"
 	"github.com/ubeu/gateway/host/resolve"
 	"github.com/ubeu/gateway/host/store"
+	"github.com/ubeu/gateway/host/vc/statuslist"
 )
 
 // Deps are what the server is built from.
@@ -64,9 +66,13 @@ type Deps struct {
 	Names    *names.Registry
 	Resolver *resolve.Resolver
 	Plugins  *manager.Manager
-	Registry *prometheus.Registry
-	Metrics  *metrics.Metrics
-	Version  string
+	// Credentials issues and verifies credentials; StatusLists serves
+	// their status lists. Both nil: the credential routes answer 503.
+	Credentials *credentials.Service
+	StatusLists *statuslist.Registry
+	Registry    *prometheus.Registry
+	Metrics     *metrics.Metrics
+	Version     string
 	// AccessLog receives the access log lines; nil means os.Stderr.
 	AccessLog io.Writer
 	// Now is the clock (tests inject one); nil means time.Now.
@@ -165,6 +171,8 @@ type Ctx struct {
 	tokenID   string
 	tokenExp  time.Time
 	start     time.Time
+	// apiKey is the enterprise API key that authenticated the request.
+	apiKey *store.APIKey
 }
 
 // s2b returns the bytes of s without copying; the result must not be
@@ -279,7 +287,7 @@ func (s *Server) serve(rc *fasthttp.RequestCtx, listener string) {
 	c.Route = nil
 	c.Principal = policy.Principal{AuthMethod: "anonymous"}
 	c.status = 0
-	c.sessionID, c.tokenID, c.tokenExp = "", "", time.Time{}
+	c.sessionID, c.tokenID, c.tokenExp, c.apiKey = "", "", time.Time{}, nil
 	if id := rc.Request.Header.Peek("X-Request-ID"); validRequestID(id) {
 		c.RequestID = string(id)
 	} else {

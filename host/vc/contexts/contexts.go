@@ -21,18 +21,23 @@ const (
 	MultikeyV1      = "https://w3id.org/security/multikey/v1"
 	DIDV1           = "https://www.w3.org/ns/did/v1"
 	OpenBadgesV303  = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
+	// UndefinedTermsV2 maps every term no other context defines into
+	// https://www.w3.org/ns/credentials/undefined-term# (VCDM 2.0 § 5.2),
+	// for credentials with issuer-chosen claim names.
+	UndefinedTermsV2 = "https://www.w3.org/ns/credentials/undefined-terms/v2"
 )
 
 //go:embed *.jsonld *.json
 var files embed.FS
 
 var byURL = map[string]string{
-	CredentialsV2:   "credentials-v2.jsonld",
-	ExamplesV2:      "credentials-examples-v2.jsonld",
-	DataIntegrityV2: "data-integrity-v2.jsonld",
-	MultikeyV1:      "multikey-v1.jsonld",
-	DIDV1:           "did-v1.jsonld",
-	OpenBadgesV303:  "ob-v3p0-context-3.0.3.json",
+	CredentialsV2:    "credentials-v2.jsonld",
+	ExamplesV2:       "credentials-examples-v2.jsonld",
+	DataIntegrityV2:  "data-integrity-v2.jsonld",
+	MultikeyV1:       "multikey-v1.jsonld",
+	DIDV1:            "did-v1.jsonld",
+	OpenBadgesV303:   "ob-v3p0-context-3.0.3.json",
+	UndefinedTermsV2: "credentials-undefined-terms-v2.jsonld",
 }
 
 // URLs lists the context URLs the loader serves, sorted.
