@@ -116,7 +116,7 @@ func (v *Validator) resolve(ctx context.Context, typ, id string) (c *compiled, e
 				return nil, expires, failf(Indeterminate, "%v", err)
 			}
 		}
-		doc, err := decodeJSON(raw)
+		doc, err := v.decodeBounded(raw)
 		if err != nil {
 			return nil, expires, failf(Failure, "schema document %q: %v", truncate(base, 100), err)
 		}
@@ -147,7 +147,7 @@ func (v *Validator) resolve(ctx context.Context, typ, id string) (c *compiled, e
 	if err := v.opts.VerifyCredential(ctx, raw); err != nil {
 		return nil, expires, failf(Failure, "schema credential %q: proof does not verify: %v", truncate(base, 100), err)
 	}
-	sc, f := decodeSchemaCredential(raw)
+	sc, f := decodeSchemaCredential(raw, v.opts.MaxDepth)
 	if f != nil {
 		return nil, expires, f
 	}
@@ -291,7 +291,7 @@ func (l *refLoader) load(u string) (any, error) {
 		return nil, err
 	}
 	l.remote = true
-	doc, err := decodeJSON(raw)
+	doc, err := l.v.decodeBounded(raw)
 	if err != nil {
 		return nil, fmt.Errorf("reference %q: %w", truncate(base, 100), err)
 	}
@@ -392,7 +392,7 @@ func checkIDMatch(doc any, base string) *failure {
 
 // decodeSchemaCredential reads a fetched schema credential: JSON, or a
 // compact JWS / SD-JWT (VC-JOSE-COSE) whose payload is the credential.
-func decodeSchemaCredential(raw []byte) (map[string]any, *failure) {
+func decodeSchemaCredential(raw []byte, maxDepth int) (map[string]any, *failure) {
 	t := bytes.TrimSpace(raw)
 	var payload []byte
 	if len(t) > 0 && t[0] == '{' {
@@ -412,6 +412,9 @@ func decodeSchemaCredential(raw []byte) (map[string]any, *failure) {
 	doc, err := decodeJSON(payload)
 	if err != nil {
 		return nil, failf(Failure, "schema credential: %v", err)
+	}
+	if tooDeep(doc, maxDepth) {
+		return nil, failf(Failure, "schema credential: nested deeper than %d levels", maxDepth)
 	}
 	m, ok := doc.(map[string]any)
 	if !ok {
@@ -518,13 +521,18 @@ func parseTime(v any) (time.Time, error) {
 var printer = message.NewPrinter(language.English)
 
 // validationMessages lists the leaf errors of a validation failure as
-// `"/pointer": message`.
-func validationMessages(ve *jsonschema.ValidationError) []string {
+// `"/pointer": message`: at most limit entries, the last one counting
+// those left out.
+func validationMessages(ve *jsonschema.ValidationError, limit int) []string {
 	var out []string
+	total := 0
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
 		if len(e.Causes) == 0 {
-			out = append(out, fmt.Sprintf("%q: %s", jsonPointer(e.InstanceLocation), e.ErrorKind.LocalizedString(printer)))
+			total++
+			if len(out) < limit {
+				out = append(out, fmt.Sprintf("%q: %s", jsonPointer(e.InstanceLocation), e.ErrorKind.LocalizedString(printer)))
+			}
 			return
 		}
 		for _, c := range e.Causes {
@@ -532,6 +540,9 @@ func validationMessages(ve *jsonschema.ValidationError) []string {
 		}
 	}
 	walk(ve)
+	if total > limit {
+		out = append(out[:limit-1], fmt.Sprintf("... and %d more", total-(limit-1)))
+	}
 	return out
 }
 

@@ -56,6 +56,7 @@ const (
 	DefaultMaxEntries     = 8
 	DefaultMaxErrors      = 20
 	DefaultResolveTimeout = 30 * time.Second
+	DefaultMaxDepth       = 64
 )
 
 // maxMessageBytes bounds one message in Result.Errors.
@@ -128,6 +129,11 @@ type Options struct {
 	// from any one caller's cancellation, under this timeout instead; each
 	// caller still stops waiting when its own context ends. Default 30 s.
 	ResolveTimeout time.Duration
+	// MaxDepth bounds the nesting of arrays and objects in a credential and
+	// in every schema document: evaluation cost grows with the square of
+	// the depth, so a deep document would be a cheap way to burn CPU.
+	// Default 64.
+	MaxDepth int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// VerifyCredential verifies the proof (embedded or enveloping) of a
@@ -188,6 +194,9 @@ func New(opts Options) *Validator {
 	if opts.ResolveTimeout <= 0 {
 		opts.ResolveTimeout = DefaultResolveTimeout
 	}
+	if opts.MaxDepth <= 0 {
+		opts.MaxDepth = DefaultMaxDepth
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -214,7 +223,7 @@ func (v *Validator) Register(id string, schemaJSON []byte) error {
 	if len(schemaJSON) > v.opts.MaxSchemaBytes {
 		return fmt.Errorf("schema: register %q: %d bytes exceeds the %d-byte limit", id, len(schemaJSON), v.opts.MaxSchemaBytes)
 	}
-	doc, err := decodeJSON(schemaJSON)
+	doc, err := v.decodeBounded(schemaJSON)
 	if err != nil {
 		return fmt.Errorf("schema: register %q: %w", id, err)
 	}
@@ -250,7 +259,7 @@ func (v *Validator) lookupRegistered(id string) *registeredSchema {
 // Options.MaxEntries entries, or ctx ended (the results are then those
 // computed so far, the rest Indeterminate).
 func (v *Validator) Validate(ctx context.Context, credential []byte) ([]Result, error) {
-	inst, err := decodeJSON(credential)
+	inst, err := v.decodeBounded(credential)
 	if err != nil {
 		return nil, fmt.Errorf("schema: credential: %w", err)
 	}
@@ -299,7 +308,7 @@ func (v *Validator) evaluate(ctx context.Context, e entry, inst any) Result {
 	if err := validateSafely(c.schema, inst); err != nil {
 		var ve *jsonschema.ValidationError
 		if errors.As(err, &ve) {
-			return v.finish(r, Failure, validationMessages(ve))
+			return v.finish(r, Failure, validationMessages(ve, v.opts.MaxErrors))
 		}
 		return v.finish(r, Failure, []string{err.Error()})
 	}
@@ -355,6 +364,44 @@ func truncate(s string, n int) string {
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// decodeBounded is decodeJSON refusing values nested deeper than
+// Options.MaxDepth.
+func (v *Validator) decodeBounded(b []byte) (any, error) {
+	doc, err := decodeJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	if tooDeep(doc, v.opts.MaxDepth) {
+		return nil, fmt.Errorf("nested deeper than %d levels", v.opts.MaxDepth)
+	}
+	return doc, nil
+}
+
+// tooDeep reports whether more than limit arrays and objects nest.
+func tooDeep(doc any, limit int) bool {
+	switch t := doc.(type) {
+	case map[string]any:
+		if limit <= 0 {
+			return true
+		}
+		for _, x := range t {
+			if tooDeep(x, limit-1) {
+				return true
+			}
+		}
+	case []any:
+		if limit <= 0 {
+			return true
+		}
+		for _, x := range t {
+			if tooDeep(x, limit-1) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // decodeJSON decodes one JSON value, keeping numbers exact (json.Number),
 // as the JSON Schema library expects.

@@ -855,3 +855,33 @@ func TestBase58(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// Deep nesting would make evaluation quadratic; it is refused up front.
+func TestMaxDepth(t *testing.T) {
+	deep := func(n int) string { return strings.Repeat(`{"x":`, n) + "1" + strings.Repeat("}", n) }
+	v := New(Options{MaxDepth: 10})
+	if err := v.Register("https://example.com/r", []byte(`{"properties":{"x":{"$ref":"#"}}}`)); err != nil {
+		t.Fatal(err)
+	}
+	entry := `"credentialSchema":{"id":"https://example.com/r","type":"JsonSchema"}`
+	if _, err := v.Validate(context.Background(), []byte(`{`+entry+`,"x":`+deep(10)+`}`)); err == nil || !strings.Contains(err.Error(), "deeper than 10") {
+		t.Fatalf("deep credential: %v", err)
+	}
+	wantOutcome(t, validateOne(t, v, []byte(`{`+entry+`,"x":`+deep(9)+`}`)), Success)
+	if err := v.Register("https://example.com/d", []byte(deep(11))); err == nil {
+		t.Fatal("deep registered schema accepted")
+	}
+	f := newFakeFetch(map[string][]byte{emailSchemaURL: []byte(`{"$id":"https://example.com/schemas/email.json","$schema":"https://json-schema.org/draft/2020-12/schema","$defs":` + deep(20) + `}`)})
+	wantOutcome(t, validateOne(t, New(Options{Fetch: f.Fetch, MaxDepth: 10}), readTestdata(t, "spec-ex01-credential-jsonschema.json")), Failure, "deeper than 10")
+
+	// The default bound keeps the worst case cheap.
+	start := time.Now()
+	d := New(Options{})
+	if err := d.Register("https://example.com/r", []byte(`{"properties":{"x":{"$ref":"#"}}}`)); err != nil {
+		t.Fatal(err)
+	}
+	wantOutcome(t, validateOne(t, d, []byte(`{`+entry+`,"x":`+deep(DefaultMaxDepth-1)+`}`)), Success)
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("depth %d took %v", DefaultMaxDepth, el)
+	}
+}
