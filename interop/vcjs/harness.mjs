@@ -245,7 +245,8 @@ async function didKey(seed) {
 
 function signSuite(cryptosuite, keyPair, created) {
   const signer = keyPair.signer();
-  const date = created === undefined ? undefined : created;
+  // created: an XSD dateTime for proof.created; absent means now
+  const date = created;
   switch(cryptosuite) {
     case 'eddsa-rdfc-2022':
       return new DataIntegrityProof({signer, date, cryptosuite: eddsaRdfc2022});
