@@ -6,23 +6,26 @@ import (
 	"time"
 )
 
-// lru is a bounded map whose entries expire; the least recently used entry
-// goes first when it is full.
+// lru is a map bounded in entries and in total weight, whose entries
+// expire; the least recently used entries go first when it is full.
 type lru struct {
-	mu  sync.Mutex
-	max int
-	ll  *list.List
-	m   map[string]*list.Element
+	mu        sync.Mutex
+	max       int
+	maxWeight int64
+	weight    int64
+	ll        *list.List
+	m         map[string]*list.Element
 }
 
 type lruItem struct {
 	key     string
 	val     any
+	weight  int64
 	expires time.Time
 }
 
-func newLRU(max int) *lru {
-	return &lru{max: max, ll: list.New(), m: map[string]*list.Element{}}
+func newLRU(max int, maxWeight int64) *lru {
+	return &lru{max: max, maxWeight: maxWeight, ll: list.New(), m: map[string]*list.Element{}}
 }
 
 // get returns the live value for key.
@@ -35,31 +38,38 @@ func (c *lru) get(key string, now time.Time) (any, bool) {
 	}
 	it := el.Value.(*lruItem)
 	if !it.expires.IsZero() && !now.Before(it.expires) {
-		c.ll.Remove(el)
-		delete(c.m, key)
+		c.remove(el)
 		return nil, false
 	}
 	c.ll.MoveToFront(el)
 	return it.val, true
 }
 
-// put stores val under key until expires (zero: until evicted), evicting the least recently used
-// entries beyond the bound.
-func (c *lru) put(key string, val any, expires time.Time) {
+// put stores val, of the given weight, under key until expires (zero:
+// until evicted), evicting the least recently used entries beyond the
+// bounds. A value heavier than the whole budget is not stored.
+func (c *lru) put(key string, val any, weight int64, expires time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.m[key]; ok {
-		it := el.Value.(*lruItem)
-		it.val, it.expires = val, expires
-		c.ll.MoveToFront(el)
+		c.remove(el)
+	}
+	if weight > c.maxWeight {
 		return
 	}
-	c.m[key] = c.ll.PushFront(&lruItem{key: key, val: val, expires: expires})
-	for c.ll.Len() > c.max {
-		old := c.ll.Back()
-		c.ll.Remove(old)
-		delete(c.m, old.Value.(*lruItem).key)
+	c.m[key] = c.ll.PushFront(&lruItem{key: key, val: val, weight: weight, expires: expires})
+	c.weight += weight
+	for c.ll.Len() > c.max || c.weight > c.maxWeight {
+		c.remove(c.ll.Back())
 	}
+}
+
+// remove drops an element; c.mu is held.
+func (c *lru) remove(el *list.Element) {
+	it := el.Value.(*lruItem)
+	c.ll.Remove(el)
+	delete(c.m, it.key)
+	c.weight -= it.weight
 }
 
 // len is the number of entries, live or not yet found expired.
@@ -75,4 +85,5 @@ func (c *lru) clear() {
 	defer c.mu.Unlock()
 	c.ll.Init()
 	clear(c.m)
+	c.weight = 0
 }

@@ -40,6 +40,7 @@ var supportedDialects = []string{
 type compiled struct {
 	schema  *jsonschema.Schema
 	digests digests
+	weight  int64 // estimated heap, for the cache budget
 }
 
 // Error lets a *failure travel through singleflight.
@@ -73,7 +74,7 @@ func (v *Validator) schemaFor(ctx context.Context, typ, id string) (*compiled, *
 		if f != nil {
 			return nil, f
 		}
-		v.byID.put(key, c, expires)
+		v.byID.put(key, c, c.weight, expires)
 		return c, nil
 	})
 	select {
@@ -134,7 +135,7 @@ func (v *Validator) resolve(ctx context.Context, typ, id string) (c *compiled, e
 		if f != nil {
 			return nil, expires, f
 		}
-		return &compiled{schema: sch, digests: digestsOf(raw)}, expires, nil
+		return &compiled{schema: sch.schema, digests: digestsOf(raw), weight: sch.weight}, expires, nil
 	}
 
 	// JsonSchemaCredential (§ 2.2).
@@ -169,7 +170,7 @@ func (v *Validator) resolve(ctx context.Context, typ, id string) (c *compiled, e
 	if !validUntil.IsZero() && validUntil.Before(expires) {
 		expires = validUntil
 	}
-	return &compiled{schema: sch, digests: digestsOf(raw)}, expires, nil
+	return &compiled{schema: sch.schema, digests: digestsOf(raw), weight: sch.weight}, expires, nil
 }
 
 // fetchTop dereferences a credentialSchema id through Options.Fetch.
@@ -202,7 +203,7 @@ func (v *Validator) fetch(ctx context.Context, u string) ([]byte, error) {
 // cached by that content hash, with no time limit (the bound evicts it;
 // Register empties it), and reused when an expired id is dereferenced
 // again to the same bytes.
-func (v *Validator) compileCached(ctx context.Context, resURL, loc string, raw []byte, doc any) (*jsonschema.Schema, *failure) {
+func (v *Validator) compileCached(ctx context.Context, resURL, loc string, raw []byte, doc any) (*compiled, *failure) {
 	h := sha256.New()
 	h.Write([]byte(resURL))
 	h.Write([]byte{0})
@@ -210,9 +211,8 @@ func (v *Validator) compileCached(ctx context.Context, resURL, loc string, raw [
 	h.Write([]byte{0})
 	h.Write(raw)
 	hk := hex.EncodeToString(h.Sum(nil))
-	now := v.opts.Now()
-	if s, ok := v.byHash.get(hk, now); ok {
-		return s.(*jsonschema.Schema), nil
+	if c, ok := v.byHash.get(hk, v.opts.Now()); ok {
+		return c.(*compiled), nil
 	}
 	ld := &refLoader{v: v, ctx: ctx}
 	v.compiles.Add(1)
@@ -223,10 +223,11 @@ func (v *Validator) compileCached(ctx context.Context, resURL, loc string, raw [
 		}
 		return nil, failf(Failure, "schema %q is not a valid JSON Schema: %v", truncate(resURL, 100), err)
 	}
+	c := &compiled{schema: sch, weight: int64(len(raw)+ld.bytes) * memoryPerSourceByte}
 	if !ld.remote {
-		v.byHash.put(hk, sch, time.Time{})
+		v.byHash.put(hk, c, c.weight, time.Time{})
 	}
-	return sch, nil
+	return c, nil
 }
 
 // compileDoc compiles doc, added as the resource resURL, and returns the
@@ -257,6 +258,7 @@ type refLoader struct {
 	ctx     context.Context
 	offline bool // Register: registered schemas only
 	fetched int
+	bytes   int   // size of the documents loaded
 	remote  bool  // a document came from Fetch
 	err     error // the first resolution failure
 }
@@ -273,6 +275,7 @@ func (l *refLoader) Load(u string) (any, error) {
 func (l *refLoader) load(u string) (any, error) {
 	base, _, _ := strings.Cut(u, "#")
 	if reg := l.v.lookupRegistered(base); reg != nil {
+		l.bytes += len(reg.raw)
 		return decodeJSON(reg.raw)
 	}
 	if l.offline {
@@ -291,6 +294,7 @@ func (l *refLoader) load(u string) (any, error) {
 		return nil, err
 	}
 	l.remote = true
+	l.bytes += len(raw)
 	doc, err := l.v.decodeBounded(raw)
 	if err != nil {
 		return nil, fmt.Errorf("reference %q: %w", truncate(base, 100), err)

@@ -885,3 +885,36 @@ func TestMaxDepth(t *testing.T) {
 		t.Fatalf("depth %d took %v", DefaultMaxDepth, el)
 	}
 }
+
+// The caches are bounded in estimated memory too: a schema too large for
+// the budget is compiled for each use, and heavy entries push out others.
+func TestCacheMemoryBudget(t *testing.T) {
+	schema := readTestdata(t, "spec-ex02-email-schema.json")
+	weight := int64(len(schema)) * memoryPerSourceByte
+	cred := readTestdata(t, "spec-ex01-credential-jsonschema.json")
+
+	f := emailFetcher(t, "spec-ex02-email-schema.json")
+	v := New(Options{Fetch: f.Fetch, MaxCacheMemory: weight}) // half of it per cache: too small
+	for i := 0; i < 3; i++ {
+		wantOutcome(t, validateOne(t, v, cred), Success)
+	}
+	if f.total() != 3 || v.byID.len() != 0 {
+		t.Fatalf("%d fetches, %d cached; an over-budget schema must not be kept", f.total(), v.byID.len())
+	}
+
+	docs := map[string][]byte{}
+	for i := 0; i < 4; i++ {
+		docs[fmt.Sprintf("https://example.com/s/%d", i)] = schema
+	}
+	f2 := newFakeFetch(docs)
+	v2 := New(Options{Fetch: f2.Fetch, MaxCacheMemory: 2 * 2 * weight}) // two per cache
+	for i := 0; i < 4; i++ {
+		c := editJSON(t, cred, func(m map[string]any) {
+			m["credentialSchema"] = map[string]any{"id": fmt.Sprintf("https://example.com/s/%d", i), "type": "JsonSchema"}
+		})
+		wantOutcome(t, validateOne(t, v2, c), Success)
+	}
+	if v2.byID.len() != 2 || v2.byHash.len() != 2 {
+		t.Fatalf("cache sizes %d/%d, want 2/2", v2.byID.len(), v2.byHash.len())
+	}
+}
