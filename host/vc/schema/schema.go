@@ -15,9 +15,18 @@
 // remote $ref inside one) comes from Options.Fetch, which the host routes
 // through its SSRF guard, or from schemas pre-registered with Register.
 //
+// A credential schema document MUST have $schema and $id (§ 3.1.1,
+// § 3.1.2; "schemas without a $schema property ... MUST NOT be
+// processed", § 4): without them the outcome is Failure. Schemas the
+// operator registers, and documents reached through $ref, may omit
+// $schema and are then read as 2020-12. The format keyword is asserted in
+// every draft (the spec's Failure example is an invalid "email"). Integrity
+// claims on an entry (digestSRI, digestMultibase; § 4.1) are checked
+// against the bytes dereferenced.
+//
 // Compiled schemas are cached by credentialSchema id and by content hash,
-// bounded in size and time; concurrent misses for one id share a single
-// fetch and compilation.
+// bounded in entries, estimated memory and time; concurrent misses for one
+// id share a single fetch and compilation.
 package schema
 
 import (
@@ -49,15 +58,24 @@ const (
 
 // Defaults for Options fields left zero.
 const (
+	// DefaultMaxSchemaBytes is the default Options.MaxSchemaBytes (256 KiB).
 	DefaultMaxSchemaBytes = 256 << 10
-	DefaultCacheTTL       = 10 * time.Minute
-	DefaultMaxCached      = 512
-	DefaultMaxRemoteRefs  = 8
-	DefaultMaxEntries     = 8
-	DefaultMaxErrors      = 20
-	DefaultResolveTimeout = 30 * time.Second
-	DefaultMaxDepth       = 64
+	// DefaultCacheTTL is the default Options.CacheTTL.
+	DefaultCacheTTL = 10 * time.Minute
+	// DefaultMaxCached is the default Options.MaxCached.
+	DefaultMaxCached = 512
+	// DefaultMaxCacheMemory is the default Options.MaxCacheMemory (128 MiB).
 	DefaultMaxCacheMemory = 128 << 20
+	// DefaultMaxRemoteRefs is the default Options.MaxRemoteRefs.
+	DefaultMaxRemoteRefs = 8
+	// DefaultMaxEntries is the default Options.MaxEntries.
+	DefaultMaxEntries = 8
+	// DefaultMaxErrors is the default Options.MaxErrors.
+	DefaultMaxErrors = 20
+	// DefaultMaxDepth is the default Options.MaxDepth.
+	DefaultMaxDepth = 64
+	// DefaultResolveTimeout is the default Options.ResolveTimeout.
+	DefaultResolveTimeout = 30 * time.Second
 )
 
 // memoryPerSourceByte estimates the heap a compiled schema holds per byte
@@ -267,7 +285,9 @@ func (v *Validator) lookupRegistered(id string) *registeredSchema {
 }
 
 // Validate evaluates every credentialSchema entry (an object or an array of
-// objects) of credential and returns one Result per entry, in order. A
+// objects) of credential, the credential's JSON (for an enveloped
+// credential, the unsecured payload), and returns one Result per entry, in
+// order. Each schema is evaluated against the whole credential. A
 // credential without credentialSchema yields no results. Problems of an
 // entry are reported in its Result, never as a panic or an error; the error
 // is non-nil only when credential is not a JSON object, has more than

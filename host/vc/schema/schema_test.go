@@ -460,7 +460,10 @@ func TestWaiterCancellation(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan []Result)
 	go func() {
-		rs, _ := v.Validate(ctx, good)
+		rs, err := v.Validate(ctx, good)
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Validate error %v, want context.Canceled", err)
+		}
 		done <- rs
 	}()
 	for f.total() == 0 {
