@@ -44,6 +44,10 @@ package gatewayd.authz
 #   enterprise_read a JWT principal (the handler checks that it owns the
 #                 enterprise or is an admin), or an API key of the enterprise
 #                 params.enterpriseId (tenant), or role admin
+#   key:<perm>    an enterprise API key holding permission <perm> (the
+#                 handler checks that the credential is its enterprise's)
+#   key_or_admin  an enterprise API key (the handler checks the issuer), or
+#                 role admin
 routes := {
 	"": {"access": "unrouted", "class": "api"},
 	"notfound": {"access": "unrouted", "class": "api"},
@@ -82,6 +86,20 @@ routes := {
 	"enterprises.apikeys.list": {"access": "jwt", "class": "api"},
 	"enterprises.apikeys.create": {"access": "jwt", "class": "api"},
 	"enterprises.apikeys.revoke": {"access": "jwt", "class": "api"},
+	# Credentials: issued and managed by an enterprise's API key with the
+	# permission; verified by anyone; held by users in their wallet.
+	"credentials.issue": {"access": "key:issue_credentials", "class": "api"},
+	"credentials.bulk": {"access": "key:issue_credentials", "class": "api"},
+	"credentials.revoke": {"access": "key:revoke_credentials", "class": "api"},
+	"credentials.suspend": {"access": "key:revoke_credentials", "class": "api"},
+	"credentials.unsuspend": {"access": "key:revoke_credentials", "class": "api"},
+	"credentials.list": {"access": "key:query_recipients", "class": "api"},
+	"credentials.get": {"access": "key_or_admin", "class": "api"},
+	"credentials.verify": {"access": "public", "class": "api"},
+	"statuslists.get": {"access": "public", "class": "none"},
+	"wallet.list": {"access": "jwt", "class": "api"},
+	"wallet.get": {"access": "jwt", "class": "api"},
+	"wallet.delete": {"access": "jwt", "class": "api"},
 }
 
 default allow := false
@@ -152,7 +170,32 @@ check("enterprise_read") := {"allow": false, "reason": "authentication required"
 	input.principal.tenant == input.params.enterpriseId
 } else := {"allow": false, "reason": "not your enterprise"}
 
+check(access) := key_check(substring(access, 4, -1)) if startswith(access, "key:")
+
+key_check(perm) := {"allow": false, "reason": "authentication required"} if {
+	not authenticated
+} else := {"allow": true, "reason": "API key with permission"} if {
+	api_key
+	perm in input.principal.permissions
+} else := {"allow": false, "reason": "an enterprise API key is required"} if {
+	not api_key
+} else := {"allow": false, "reason": sprintf("the API key lacks the %s permission", [perm])}
+
+check("key_or_admin") := {"allow": false, "reason": "authentication required"} if {
+	not authenticated
+} else := {"allow": true, "reason": "admin role"} if {
+	is_admin
+} else := {"allow": true, "reason": "enterprise API key"} if {
+	api_key
+} else := {"allow": false, "reason": "an enterprise API key is required"}
+
 authenticated if input.principal.authenticated == true
+
+api_key if {
+	authenticated
+	input.principal.auth_method == "api_key"
+	input.principal.tenant != ""
+}
 
 jwt if {
 	authenticated

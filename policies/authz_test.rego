@@ -287,7 +287,7 @@ test_admin_routes_not_on_admin_listener_alone if {
 test_route_table_is_well_formed if {
 	every _, r in authz.routes {
 		r.class in {"auth", "did", "api", "none"}
-		r.access in {"unrouted", "public", "metrics", "authenticated", "jwt", "self_or_admin", "admin", "enterprise_read"}
+		valid_access(r.access)
 	}
 }
 
@@ -373,4 +373,55 @@ test_enterprise_get_other_tenant_key if {
 test_enterprise_get_anonymous if {
 	denied(req_ent("enterprises.get", anonymous, "ent-1"), "authentication required", "api")
 	denied(req_ent("enterprises.get", object.union(forged_admin, {"tenant": "ent-1", "auth_method": "api_key"}), "ent-1"), "authentication required", "api")
+}
+
+valid_access(a) if a in {"unrouted", "public", "metrics", "authenticated", "jwt", "self_or_admin", "admin", "enterprise_read", "key_or_admin"}
+
+valid_access(a) if {
+	startswith(a, "key:")
+	substring(a, 4, -1) in {"issue_credentials", "revoke_credentials", "query_recipients"}
+}
+
+# Credentials: enterprise API keys with the right permission.
+
+test_credentials_issue_needs_the_permission if {
+	every route in ["credentials.issue", "credentials.bulk"] {
+		allowed(req(route, ent_key), "API key with permission", "api")
+		denied(req(route, object.union(ent_key, {"permissions": ["revoke_credentials"]})), "the API key lacks the issue_credentials permission", "api")
+		denied(req(route, alice_jwt), "an enterprise API key is required", "api")
+		denied(req(route, admin_jwt), "an enterprise API key is required", "api")
+		denied(req(route, anonymous), "authentication required", "api")
+		denied(req(route, object.union(forged_admin, {"auth_method": "api_key", "tenant": "ent-1", "permissions": ["issue_credentials"]})), "authentication required", "api")
+		# An API-key principal without a tenant is not an enterprise key.
+		denied(req(route, object.union(ent_key, {"tenant": ""})), "an enterprise API key is required", "api")
+	}
+}
+
+test_credentials_status_needs_revoke if {
+	every route in ["credentials.revoke", "credentials.suspend", "credentials.unsuspend"] {
+		allowed(req(route, ent_key), "API key with permission", "api")
+		denied(req(route, object.union(ent_key, {"permissions": ["issue_credentials"]})), "the API key lacks the revoke_credentials permission", "api")
+		denied(req(route, alice_jwt), "an enterprise API key is required", "api")
+	}
+}
+
+test_credentials_read if {
+	allowed(req("credentials.get", ent_key), "enterprise API key", "api")
+	allowed(req("credentials.get", admin_jwt), "admin role", "api")
+	denied(req("credentials.get", alice_jwt), "an enterprise API key is required", "api")
+	denied(req("credentials.get", anonymous), "authentication required", "api")
+	allowed(req("credentials.list", ent_key), "API key with permission", "api")
+	denied(req("credentials.list", object.union(ent_key, {"permissions": []})), "the API key lacks the query_recipients permission", "api")
+}
+
+test_credentials_public_and_wallet if {
+	every p in principals {
+		allowed(req("credentials.verify", p), "public route", "api")
+		allowed(req("statuslists.get", p), "public route", "none")
+	}
+	every route in ["wallet.list", "wallet.get", "wallet.delete"] {
+		allowed(req(route, alice_jwt), "session authenticated", "api")
+		denied(req(route, ent_key), "session token required", "api")
+		denied(req(route, anonymous), "authentication required", "api")
+	}
 }

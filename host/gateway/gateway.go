@@ -9,12 +9,15 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,6 +25,8 @@ import (
 
 	"github.com/ubeu/gateway/host/auth"
 	"github.com/ubeu/gateway/host/config"
+	"github.com/ubeu/gateway/host/credentials"
+	"github.com/ubeu/gateway/host/did"
 	"github.com/ubeu/gateway/host/did/didkey"
 	"github.com/ubeu/gateway/host/did/didweb"
 	"github.com/ubeu/gateway/host/did/hederadid"
@@ -43,6 +48,8 @@ import (
 	"github.com/ubeu/gateway/host/seal"
 	"github.com/ubeu/gateway/host/store"
 	"github.com/ubeu/gateway/host/store/badgerstore"
+	"github.com/ubeu/gateway/host/vc/dataintegrity"
+	"github.com/ubeu/gateway/host/vc/statuslist"
 )
 
 // Version is the build's version, set with -ldflags "-X ...".
@@ -96,7 +103,11 @@ type Gateway struct {
 	Names    *names.Registry
 	Resolver *resolve.Resolver
 	Plugins  *manager.Manager
-	Server   *httpapi.Server
+	// StatusLists keeps the issuers' Bitstring Status Lists; Credentials
+	// issues and verifies credentials.
+	StatusLists *statuslist.Registry
+	Credentials *credentials.Service
+	Server      *httpapi.Server
 
 	stop chan struct{}
 	done chan struct{}
@@ -169,6 +180,10 @@ func OpenWith(ctx context.Context, cfg *config.Config, log *slog.Logger, accessL
 		return nil, fmt.Errorf("enterprise.dns_server: %w", err)
 	}
 
+	if err := g.openCredentials(cfg, keys, log); err != nil {
+		return nil, err
+	}
+
 	g.Plugins, err = manager.New(ctx, manager.Options{Root: cfg.PluginsDir(), Store: g.Store.KV(),
 		Logger: log, Registerer: reg, GatewaydVersion: Version})
 	if err != nil {
@@ -178,6 +193,7 @@ func OpenWith(ctx context.Context, cfg *config.Config, log *slog.Logger, accessL
 		Config: cfg, Logger: log, Store: g.Store, Backup: g.Store.Backup,
 		Keyring: g.Keyring, Tokens: g.Tokens, Policy: g.Policy, Limits: lim, Limiter: g.Limiter,
 		Identity: g.Identity, DNS: g.DNS, Names: g.Names, Resolver: g.Resolver, Plugins: g.Plugins,
+		Credentials: g.Credentials, StatusLists: g.StatusLists,
 		Registry: reg, Metrics: m, Version: Version, AccessLog: accessLog,
 	})
 	if err != nil {
@@ -230,6 +246,108 @@ func (g *Gateway) openIdentity(cfg *config.Config, keys *Keys, lim *limits.Servi
 		},
 	})
 	return nil
+}
+
+// openCredentials opens the status list registry (lists served at
+// <credentials.public_url>/status/<enterprise>/<list>, signed by the
+// enterprise's managed DID) and the credential service.
+func (g *Gateway) openCredentials(cfg *config.Config, keys *Keys, log *slog.Logger) error {
+	cc := cfg.Credentials
+	var err error
+	g.StatusLists, err = statuslist.New(statuslist.Options{
+		KV: g.Store.KV(), BaseURL: cfg.CredentialsPublicURL() + "/status", Entries: cc.StatusListEntries, TTL: cc.StatusTTL,
+		IssuerID: func(ctx context.Context, enterprise string) (string, error) {
+			e, err := g.Store.Enterprises().Get(ctx, enterprise)
+			if err != nil {
+				return "", err
+			}
+			if e.ManagedDID == "" {
+				return "", fmt.Errorf("enterprise %s has no DID", enterprise)
+			}
+			return e.ManagedDID, nil
+		},
+		Signer: func(ctx context.Context, doc map[string]any) ([]byte, error) {
+			iss, _ := doc["issuer"].(string)
+			vm, key, err := g.DIDs.SigningKey(ctx, iss)
+			if err != nil {
+				return nil, err
+			}
+			return dataintegrity.Sign(ctx, doc, key, dataintegrity.ProofOptions{VerificationMethod: vm, Created: time.Now()})
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	guard := &netguard.Policy{AllowPrivate: cc.FetchAllowPrivate, MaxBodyBytes: cc.FetchMaxBytes, Timeout: cc.FetchTimeout}
+	client := guard.Client()
+	fetch := func(ctx context.Context, u string) ([]byte, error) {
+		status, _, body, err := guard.Get(ctx, client, u, http.Header{"Accept": {"application/vc+ld+json, application/vc, application/json;q=0.9, */*;q=0.1"}})
+		if err != nil {
+			return nil, err
+		}
+		if status != http.StatusOK {
+			return nil, fmt.Errorf("%s answered HTTP %d", u, status)
+		}
+		return body, nil
+	}
+	g.Credentials, err = credentials.New(credentials.Options{
+		KV: g.Store.KV(), Sealer: keys.Sealer, Keys: g.DIDs, Status: g.StatusLists,
+		Anchor:  &credentials.LedgerAnchor{Ledger: g.Ledger, KV: g.Store.KV()},
+		Resolve: newDocResolver(g.Resolver).resolve, Fetch: fetch,
+		StatusTTL: cc.StatusTTL, MaxCredentialBytes: cc.MaxCredentialBytes, Logger: log,
+	})
+	if err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	return nil
+}
+
+// docResolver resolves DIDs for verification through the edge cache and
+// keeps the decoded document of each cached answer, so a cache hit costs
+// no JSON decoding.
+type docResolver struct {
+	r  *resolve.Resolver
+	mu sync.Mutex
+	m  map[string]decodedDoc
+}
+
+type decodedDoc struct {
+	raw *byte // identity of the cached answer's document bytes
+	doc *did.Document
+}
+
+func newDocResolver(r *resolve.Resolver) *docResolver {
+	return &docResolver{r: r, m: map[string]decodedDoc{}}
+}
+
+func (d *docResolver) resolve(ctx context.Context, id string) (*did.Document, error) {
+	res, err := d.r.Resolve(ctx, id, resolve.ResolveOptions{Accept: "application/did+ld+json"})
+	if err != nil {
+		return nil, err
+	}
+	if err := res.Err(); err != nil {
+		return nil, err
+	}
+	if res.DocumentMetadata.Deactivated || len(res.Document) == 0 {
+		return nil, fmt.Errorf("%s is deactivated", id)
+	}
+	d.mu.Lock()
+	e, ok := d.m[id]
+	d.mu.Unlock()
+	if ok && e.raw == &res.Document[0] {
+		return e.doc, nil
+	}
+	var doc did.Document
+	if err := json.Unmarshal(res.Document, &doc); err != nil {
+		return nil, fmt.Errorf("DID document of %s: %w", id, err)
+	}
+	d.mu.Lock()
+	if len(d.m) > 100_000 {
+		clear(d.m)
+	}
+	d.m[id] = decodedDoc{raw: &res.Document[0], doc: &doc}
+	d.mu.Unlock()
+	return &doc, nil
 }
 
 // openLedger opens the configured ledger backend.

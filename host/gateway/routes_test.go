@@ -44,6 +44,20 @@ var routeClass = map[string]string{
 	"enterprises.apikeys.list":   "session",
 	"enterprises.apikeys.create": "session",
 	"enterprises.apikeys.revoke": "session",
+	// Credentials: an enterprise API key (issue, manage), anyone (verify,
+	// status lists) or a session (the wallet).
+	"credentials.issue":     "apikey",
+	"credentials.bulk":      "apikey",
+	"credentials.list":      "apikey",
+	"credentials.get":       "apikey",
+	"credentials.revoke":    "apikey",
+	"credentials.suspend":   "apikey",
+	"credentials.unsuspend": "apikey",
+	"credentials.verify":    "public",
+	"statuslists.get":       "public",
+	"wallet.list":           "session",
+	"wallet.get":            "session",
+	"wallet.delete":         "session",
 }
 
 // noBody lists the POST routes that take no request body.
@@ -57,6 +71,7 @@ func TestEveryRouteBadInput(t *testing.T) {
 	tg := startGateway(t, testConfig(t))
 	owner := tg.register("owner@example.com")
 	other := tg.register("other@example.com")
+	ent := tg.registerEnterprise(owner.AccessToken, acme())
 	before := tg.userCount()
 	path := func(p string) string { return strings.ReplaceAll(p, "{userId}", owner.UserID) }
 
@@ -77,11 +92,17 @@ func TestEveryRouteBadInput(t *testing.T) {
 				wantError(t, tg.do(rt.Method, p, nil, bearer(owner.AccessToken)...), http.StatusForbidden, "FORBIDDEN")
 			case "self":
 				wantError(t, tg.do(rt.Method, p, nil, bearer(other.AccessToken)...), http.StatusForbidden, "FORBIDDEN")
+			case "apikey":
+				// A session is not an API key.
+				wantError(t, tg.do(rt.Method, p, nil, bearer(owner.AccessToken)...), http.StatusForbidden, "FORBIDDEN")
 			}
 			if (rt.Method != "POST" && rt.Method != "PATCH") || noBody[rt.Name] {
 				return
 			}
 			auth := bearer(owner.AccessToken)
+			if class == "apikey" {
+				auth = []string{"X-API-Key", ent.APIKey}
+			}
 			wantError(t, tg.do(rt.Method, p, `{"x":`, auth...), http.StatusBadRequest, "VALIDATION_ERROR")
 			wantError(t, tg.do(rt.Method, p, `{"unknownField":1}`, auth...), http.StatusBadRequest, "VALIDATION_ERROR")
 			wantError(t, tg.do(rt.Method, p, `{}`, append(auth, "Content-Type", "application/xml")...), http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")

@@ -50,7 +50,7 @@ func FuzzDecodeJSON(f *testing.F) {
 	}
 	f.Add("application/json; charset=\"", []byte(`{}`))
 	f.Fuzz(func(t *testing.T, ct string, body []byte) {
-		var v credentials
+		var v loginRequest
 		e := decodeJSON(ct, body, &v)
 		if e != nil && (e.Status != 400 && e.Status != 415 || e.Message == "" || e.Code == "") {
 			t.Fatalf("bad error %+v", e)

@@ -39,6 +39,7 @@ func (s *Server) routes() {
 	r.add("POST", "/api/v1/admin/plugins/reload", "admin.plugins.reload", s.adminPluginsReload)
 	s.identityRoutes()
 	s.enterpriseRoutes()
+	s.credentialRoutes()
 }
 
 func (s *Server) healthz(c *Ctx) error {
