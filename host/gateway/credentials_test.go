@@ -127,7 +127,7 @@ func TestCredentialLifecycle(t *testing.T) {
 
 	iss := verifiedIssuer(t, tg, z, "registrar@example.com", acme())
 	short := map[string]any{"issuerId": iss.reg.EnterpriseID, "subjectDid": holderDID, "credentialType": "educational_degree",
-		"claims": map[string]any{"degree": "Bachelor of Science", "institution": "Acme University", "graduationDate": "2023-05-15"},
+		"claims":         map[string]any{"degree": "Bachelor of Science", "institution": "Acme University", "graduationDate": "2023-05-15"},
 		"deliveryMethod": "wallet"}
 	r, rdfc := tg.issue(t, iss.key, short)
 	if r.status != 201 || rdfc.Status != "issued" || !strings.HasPrefix(rdfc.CredentialID, "urn:uuid:") || rdfc.Format != "ldp_vc" || rdfc.TransactionID == "" {
