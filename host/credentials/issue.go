@@ -305,6 +305,21 @@ func (s *Service) prepare(ctx context.Context, iss Issuer, it BatchItem, now tim
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
+	if _, has := c["credentialSchema"]; has && s.o.Schemas != nil {
+		b, err := json.Marshal(c)
+		if err != nil {
+			return nil, invalid("credential", "does not encode: %v", err)
+		}
+		rs, err := s.o.Schemas.Validate(ctx, b)
+		if err != nil {
+			return nil, invalid("credentialSchema", "%v", err)
+		}
+		for _, r := range rs {
+			if !r.Valid {
+				return nil, invalid("credentialSchema", "the credential does not satisfy %s: %s", r.ID, strings.Join(r.Errors[:min(len(r.Errors), 5)], "; "))
+			}
+		}
+	}
 	p := &prepared{cred: c, opts: o, id: id}
 	p.types, _ = types("type", c["type"], true)
 	p.from, _ = parseDateTime(c["validFrom"])

@@ -3,9 +3,12 @@ package gateway_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -455,5 +458,52 @@ func TestCredentialIssueBadInputAndLimits(t *testing.T) {
 		} else if r.status != 400 {
 			t.Fatalf("%s: %d %s", bad, r.status, r.body)
 		}
+	}
+}
+
+// TestCredentialSchema: a credentialSchema of type JsonSchema, fetched
+// through the SSRF guard (loopback granted in this test), is enforced at
+// issuance and checked again at verification.
+func TestCredentialSchema(t *testing.T) {
+	schemaDoc := `{"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"SCHEMA_URL","type":"object",
+	  "required":["credentialSubject"],
+	  "properties":{"credentialSubject":{"type":"object","required":["skill"],"properties":{"skill":{"type":"string","minLength":2}}}}}`
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/schema+json")
+		io.WriteString(w, strings.ReplaceAll(schemaDoc, "SCHEMA_URL", "http://"+r.Host+r.URL.Path))
+	}))
+	defer srv.Close()
+	z, addr := startDNS(t)
+	cfg := testConfig(t)
+	cfg.Enterprise.DNSServer = addr
+	cfg.Credentials.FetchAllowPrivate = true
+	tg := startGateway(t, cfg)
+	iss := verifiedIssuer(t, tg, z, "registrar@example.com", acme())
+	holder := tg.register("learner@example.com")
+	did := primaryDID(t, tg, holder)
+	cred := func(skill any) map[string]any {
+		return map[string]any{"credential": map[string]any{
+			"@context":          []any{"https://www.w3.org/ns/credentials/v2", "https://www.w3.org/ns/credentials/undefined-terms/v2"},
+			"type":              []any{"VerifiableCredential", "SkillCredential"},
+			"credentialSubject": map[string]any{"id": did, "skill": skill},
+			"credentialSchema":  map[string]any{"id": srv.URL + "/skill.json", "type": "JsonSchema"},
+		}}
+	}
+	r, ok := tg.issue(t, iss.key, cred("Go"))
+	if r.status != 201 {
+		t.Fatalf("valid against its schema: %d %s", r.status, r.body)
+	}
+	if v := tg.verify(t, ok.Credential); !v.Verified || v.status("schema") != "passed" {
+		t.Fatalf("verify: %+v", v)
+	}
+	r, _ = tg.issue(t, iss.key, cred(7))
+	m := wantError(t, r, http.StatusUnprocessableEntity, "VALIDATION_ERROR")
+	if d := m["details"].(map[string]any); d["field"] != "credentialSchema" {
+		t.Fatalf("details %v", d)
+	}
+	if hits.Load() != 1 {
+		t.Fatalf("schema fetched %d times, want once (cached)", hits.Load())
 	}
 }

@@ -49,6 +49,7 @@ import (
 	"github.com/ubeu/gateway/host/store"
 	"github.com/ubeu/gateway/host/store/badgerstore"
 	"github.com/ubeu/gateway/host/vc/dataintegrity"
+	"github.com/ubeu/gateway/host/vc/schema"
 	"github.com/ubeu/gateway/host/vc/statuslist"
 )
 
@@ -290,8 +291,22 @@ func (g *Gateway) openCredentials(cfg *config.Config, keys *Keys, log *slog.Logg
 		}
 		return body, nil
 	}
+	schemas := schema.New(schema.Options{
+		Fetch: fetch, MaxSchemaBytes: int(min(cc.FetchMaxBytes, 1<<20)),
+		// A JsonSchemaCredential is trusted only once its own proof verifies.
+		VerifyCredential: func(ctx context.Context, raw []byte) error {
+			v, err := g.Credentials.Verify(ctx, raw, credentials.VerifyOptions{})
+			if err != nil {
+				return err
+			}
+			if !v.Verified {
+				return fmt.Errorf("schema credential does not verify: %s", strings.Join(v.Errors, "; "))
+			}
+			return nil
+		},
+	})
 	g.Credentials, err = credentials.New(credentials.Options{
-		KV: g.Store.KV(), Sealer: keys.Sealer, Keys: g.DIDs, Status: g.StatusLists,
+		KV: g.Store.KV(), Sealer: keys.Sealer, Keys: g.DIDs, Status: g.StatusLists, Schemas: schemaValidator{schemas},
 		Anchor:  &credentials.LedgerAnchor{Ledger: g.Ledger, KV: g.Store.KV()},
 		Resolve: newDocResolver(g.Resolver).resolve, Fetch: fetch,
 		StatusTTL: cc.StatusTTL, MaxCredentialBytes: cc.MaxCredentialBytes, Logger: log,
@@ -300,6 +315,21 @@ func (g *Gateway) openCredentials(cfg *config.Config, keys *Keys, log *slog.Logg
 		return fmt.Errorf("credentials: %w", err)
 	}
 	return nil
+}
+
+// schemaValidator adapts host/vc/schema to the credential service.
+type schemaValidator struct{ v *schema.Validator }
+
+func (s schemaValidator) Validate(ctx context.Context, cred []byte) ([]credentials.SchemaResult, error) {
+	rs, err := s.v.Validate(ctx, cred)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]credentials.SchemaResult, len(rs))
+	for i, r := range rs {
+		out[i] = credentials.SchemaResult{ID: r.ID, Type: r.Type, Valid: r.Valid, Errors: r.Errors}
+	}
+	return out, nil
 }
 
 // docResolver resolves DIDs for verification through the edge cache and
