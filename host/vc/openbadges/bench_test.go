@@ -1,0 +1,71 @@
+package openbadges
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// BenchmarkBuildValidate is the issuing path before signing: check the request, build the
+// credential, marshal it and validate it against the OB 3.0 schema.
+func BenchmarkBuildValidate(b *testing.B) {
+	req := fullRequest()
+	issuer := Profile{Name: "University", URL: "https://university.example"}
+	if _, err := compiledSchema(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		cred, err := Build(req, issuer, testOpts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw, err := json.Marshal(cred)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := Validate(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkValidateComplete validates the specification's complete example (endorsements,
+// results, rubric levels).
+func BenchmarkValidateComplete(b *testing.B) {
+	raw := readFile(b, "testdata/spec-complete-openbadgecredential.json")
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := Validate(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBakePNG(b *testing.B) {
+	img, cred := DefaultPNG(), mustBuildJSON(b, fullRequest(), Profile{Name: "University"}, testOpts)
+	b.ReportAllocs()
+	for b.Loop() {
+		baked, err := BakePNG(img, cred)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := UnbakePNG(baked); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBakeSVG(b *testing.B) {
+	img, cred := DefaultSVG("Advanced JavaScript"), mustBuildJSON(b, fullRequest(), Profile{Name: "University"}, testOpts)
+	b.ReportAllocs()
+	for b.Loop() {
+		baked, err := BakeSVG(img, cred)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := UnbakeSVG(baked); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
