@@ -349,16 +349,44 @@ func (s *Service) List(ctx context.Context, subject bool, owner, after string, l
 	return out, nil
 }
 
-// putAll writes entries atomically where the store can, else one by one
-// (the record last, so an index never points at nothing for long).
-func (s *Service) putAll(ctx context.Context, ws []store.KVWrite) error {
-	if b, ok := s.o.KV.(store.KVBatch); ok {
-		return b.PutBatch(ctx, ns, ws)
-	}
-	for _, w := range ws {
-		if _, err := s.o.KV.Put(ctx, ns, w.Key, w.Value, w.Cond); err != nil {
-			return err
+// maxBatchBytes bounds one store transaction of a batch (Badger refuses
+// transactions larger than a share of its memtable).
+const maxBatchBytes = 1 << 20
+
+// putAll writes groups of entries (each group one credential's record and
+// indexes). Where the store can, each group is atomic and groups are
+// written in transactions of up to maxBatchBytes; otherwise one Put at a
+// time, the record of a group last so an index never points at nothing.
+func (s *Service) putAll(ctx context.Context, groups [][]store.KVWrite) error {
+	b, ok := s.o.KV.(store.KVBatch)
+	if !ok {
+		for _, g := range groups {
+			for i := len(g) - 1; i >= 0; i-- {
+				if _, err := s.o.KV.Put(ctx, ns, g[i].Key, g[i].Value, g[i].Cond); err != nil {
+					return err
+				}
+			}
 		}
+		return nil
+	}
+	var txn []store.KVWrite
+	size := 0
+	for _, g := range groups {
+		n := 0
+		for _, w := range g {
+			n += len(w.Key) + len(w.Value)
+		}
+		if len(txn) > 0 && size+n > maxBatchBytes {
+			if err := b.PutBatch(ctx, ns, txn); err != nil {
+				return err
+			}
+			txn, size = nil, 0
+		}
+		txn = append(txn, g...)
+		size += n
+	}
+	if len(txn) > 0 {
+		return b.PutBatch(ctx, ns, txn)
 	}
 	return nil
 }

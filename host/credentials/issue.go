@@ -130,8 +130,10 @@ type prepared struct {
 // and answered on its own (a bad item does not sink the batch), status
 // entries are allocated in bulk, signing is spread over the workers, one
 // ledger anchor (the Merkle root of the credentials' hashes) covers the
-// batch, and the records are written in one transaction. The error is for
-// failures of the whole batch (store, ledger); then nothing was issued.
+// batch, and the records are written in transactions of up to 1 MiB, each
+// credential's record and indexes together. The error is for failures of
+// the whole batch (ledger, store); after a ledger failure nothing was
+// stored.
 func (s *Service) IssueBatch(ctx context.Context, iss Issuer, items []BatchItem) ([]BatchResult, error) {
 	if iss.DID == "" || iss.EnterpriseID == "" {
 		return nil, errors.New("credentials: issuer without DID or enterprise")
@@ -190,7 +192,7 @@ func (s *Service) IssueBatch(ctx context.Context, iss Issuer, items []BatchItem)
 			return nil, fmt.Errorf("credentials: anchor: %w", err)
 		}
 	}
-	var ws []store.KVWrite
+	var ws [][]store.KVWrite
 	for j, p := range signed {
 		r := &Record{
 			ID: p.id, EnterpriseID: iss.EnterpriseID, IssuerDID: iss.DID, SubjectDID: subjectID(p.cred),
@@ -214,11 +216,12 @@ func (s *Service) IssueBatch(ctx context.Context, iss Issuer, items []BatchItem)
 		if err != nil {
 			return nil, err
 		}
-		ws = append(ws, store.KVWrite{Key: recordKey(p.id), Value: v, Cond: store.KVCond{Absent: true}},
-			store.KVWrite{Key: "e/" + iss.EnterpriseID + "/" + p.id, Value: []byte(p.id)})
+		g := []store.KVWrite{{Key: recordKey(p.id), Value: v, Cond: store.KVCond{Absent: true}},
+			{Key: "e/" + iss.EnterpriseID + "/" + p.id, Value: []byte(p.id)}}
 		if r.SubjectDID != "" && len(r.SubjectDID) < 900 {
-			ws = append(ws, store.KVWrite{Key: "s/" + r.SubjectDID + "/" + p.id, Value: []byte(p.id)})
+			g = append(g, store.KVWrite{Key: "s/" + r.SubjectDID + "/" + p.id, Value: []byte(p.id)})
 		}
+		ws = append(ws, g)
 		res[p.i].Issued = &Issued{Record: r, Secured: p.out}
 	}
 	if err := s.putAll(ctx, ws); err != nil {
