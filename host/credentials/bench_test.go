@@ -94,6 +94,8 @@ func benchVerify(b *testing.B, o IssueOptions) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "credentials/s")
 }
 
-func BenchmarkVerifyJCS(b *testing.B)  { benchVerify(b, IssueOptions{Cryptosuite: dataintegrity.EdDSAJCS2022}) }
+func BenchmarkVerifyJCS(b *testing.B) {
+	benchVerify(b, IssueOptions{Cryptosuite: dataintegrity.EdDSAJCS2022})
+}
 func BenchmarkVerifyRDFC(b *testing.B) { benchVerify(b, IssueOptions{}) }
 func BenchmarkVerifyJWT(b *testing.B)  { benchVerify(b, IssueOptions{Format: FormatJWT}) }

@@ -84,6 +84,21 @@ func readRoot(d *xml.Decoder) (xml.StartElement, int, int, error) {
 
 func isCredentialElement(n xml.Name) bool { return n.Space == SVGNamespace && n.Local == "credential" }
 
+// usesUnboundPrefix reports a name with the prefix openbadges where no namespace is bound to it
+// (encoding/xml then leaves the prefix as the space). Such a document is not namespace-well-formed,
+// and declaring xmlns:openbadges on the root would silently give those names the OB namespace.
+func usesUnboundPrefix(e xml.StartElement) bool {
+	if e.Name.Space == "openbadges" {
+		return true
+	}
+	for _, a := range e.Attr {
+		if a.Name.Space == "openbadges" {
+			return true
+		}
+	}
+	return false
+}
+
 // scanSVG reads the whole document (it must be well formed to its end) and records what
 // BakeSVG needs.
 func scanSVG(svg []byte) (svgDoc, error) {
@@ -104,6 +119,9 @@ func scanSVG(svg []byte) (svgDoc, error) {
 			doc.declared = true
 		}
 	}
+	if usesUnboundPrefix(root) {
+		return svgDoc{}, fmt.Errorf("%w: prefix openbadges used but not declared", ErrNotSVG)
+	}
 	depth := 1
 	for {
 		off := int(d.InputOffset())
@@ -121,6 +139,9 @@ func scanSVG(svg []byte) (svgDoc, error) {
 		case xml.StartElement:
 			if depth == 0 {
 				return svgDoc{}, fmt.Errorf("%w: content after the root element", ErrNotSVG)
+			}
+			if usesUnboundPrefix(t) {
+				return svgDoc{}, fmt.Errorf("%w: prefix openbadges used but not declared", ErrNotSVG)
 			}
 			if isCredentialElement(t.Name) {
 				if err := d.Skip(); err != nil {
@@ -152,7 +173,7 @@ func scanSVG(svg []byte) (svgDoc, error) {
 // strings, where they are written as \u escapes: the same JSON value, different bytes.
 //
 // Refused: input that is not a well-formed UTF-8 SVG (ErrNotSVG), a root that binds the prefix
-// openbadges to another namespace, inputs over their limits (ErrTooLarge), a credential that is
+// openbadges to another namespace, a document using that prefix without declaring it, inputs over their limits (ErrTooLarge), a credential that is
 // neither a JSON object nor a compact JWS (ErrBadCredential).
 func BakeSVG(svg []byte, credential []byte) ([]byte, error) {
 	if err := checkSVGInput(svg); err != nil {

@@ -259,6 +259,8 @@ func TestBakeSVGRefuses(t *testing.T) {
 		{"latin-1", `<?xml version="1.0" encoding="ISO-8859-1"?><svg xmlns="http://www.w3.org/2000/svg"/>`, cred, ErrNotSVG},
 		{"invalid UTF-8", "<svg xmlns=\"http://www.w3.org/2000/svg\"><title>\xff</title></svg>", cred, ErrNotSVG},
 		{"prefix bound elsewhere", `<svg xmlns="http://www.w3.org/2000/svg" xmlns:openbadges="urn:other"/>`, cred, ErrNotSVG},
+		{"undeclared prefix", `<svg><openbadges:credential></openbadges:credential></svg>`, cred, ErrNotSVG},
+		{"undeclared prefix attribute", `<svg xmlns="http://www.w3.org/2000/svg"><g openbadges:x="1"/></svg>`, cred, ErrNotSVG},
 		{"bad credential", `<svg xmlns="http://www.w3.org/2000/svg"/>`, []byte("<script>"), ErrBadCredential},
 		{"JWS with quote", `<svg xmlns="http://www.w3.org/2000/svg"/>`, []byte(`a.b".c`), ErrBadCredential},
 		{"too large", `<svg xmlns="http://www.w3.org/2000/svg">` + strings.Repeat(" ", MaxImageBytes) + `</svg>`, cred, ErrTooLarge},
