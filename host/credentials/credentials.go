@@ -180,7 +180,11 @@ type Service struct {
 	own     *statuslist.Checker // our own lists: always re-read (in memory)
 	foreign *statuslist.Checker // other issuers' lists: cached for StatusTTL
 	keys    keyCache
-	idemMu  sync.Mutex
+	proofs  proofCache
+	// noProofCache makes every verification check the proof (benchmarks
+	// of the full path).
+	noProofCache bool
+	idemMu       sync.Mutex
 }
 
 // New returns a Service.

@@ -528,3 +528,57 @@ func TestHolderDelete(t *testing.T) {
 		t.Fatal("holder deletion broke verification")
 	}
 }
+
+// TestProofCache: a second verification of the same bytes skips the
+// signature but not the key check — once the issuer's DID no longer lists
+// the key, the credential fails again; other bytes are never served from
+// the cache.
+func TestProofCache(t *testing.T) {
+	f := newFixture(t)
+	var rotated atomic.Bool
+	f.svc.o.Resolve = func(ctx context.Context, d string) (*did.Document, error) {
+		doc, err := resolveDIDKey(ctx, d)
+		if err == nil && rotated.Load() {
+			other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{42}, 32)).Public().(ed25519.PublicKey)
+			doc.VerificationMethod[0].PublicKeyMultibase = did.EncodeMultikey(did.CodecEd25519Pub, other)
+		}
+		return doc, err
+	}
+	for _, o := range []IssueOptions{{Cryptosuite: dataintegrity.EdDSAJCS2022}, {Format: FormatJWT}} {
+		rotated.Store(false)
+		out, err := f.svc.Issue(ctx, f.iss, degree("did:example:abc"), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if v := mustVerify(t, f, out.Secured); !v.Verified {
+				t.Fatalf("%s: %+v", o.Format, v.Checks)
+			}
+		}
+		// Revocation is seen on a cached proof.
+		if _, err := f.svc.SetStatus(ctx, f.iss.EnterpriseID, out.Record.ID, ActionSuspend); err != nil {
+			t.Fatal(err)
+		}
+		if v := mustVerify(t, f, out.Secured); v.Verified || checkOf(v, "status.suspension").Status != Failed {
+			t.Fatalf("suspended, cached proof: %+v", v.Checks)
+		}
+		if _, err := f.svc.SetStatus(ctx, f.iss.EnterpriseID, out.Record.ID, ActionUnsuspend); err != nil {
+			t.Fatal(err)
+		}
+		// Whitespace around the same bytes is the same credential; one
+		// changed byte is not.
+		if v := mustVerify(t, f, append(append([]byte(" "), out.Secured...), '\n')); !v.Verified {
+			t.Fatalf("padded: %+v", v.Checks)
+		}
+		changed := bytes.Replace(out.Secured, []byte("Bachelor"), []byte("Bachelar"), 1)
+		if o.Format != FormatJWT {
+			if v := mustVerify(t, f, changed); v.Verified {
+				t.Fatal("a changed credential verified from the cache")
+			}
+		}
+		rotated.Store(true)
+		if v := mustVerify(t, f, out.Secured); v.Verified || checkOf(v, "proof").Status != Failed {
+			t.Fatalf("%s after the key left the DID: %+v", o.Format, v.Checks)
+		}
+	}
+}

@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ubeu/gateway/host/vc/contexts"
@@ -85,7 +87,17 @@ func (s *Service) Verify(ctx context.Context, input []byte, o VerifyOptions) (*V
 		return v.done(), nil
 	}
 	input = bytes.TrimSpace(input)
+	sum := sha256.Sum256(input)
+	if hit := s.proofs.get(sum, now); hit != nil && !s.noProofCache && s.stillValid(ctx, hit) {
+		v.Format = hit.format
+		v.add("format", Passed, "")
+		v.add("proof", Passed, hit.proofMsg)
+		v.Credential = hit.raw
+		return s.checkClaims(ctx, v, hit.cred, now), ctx.Err()
+	}
 	var tok string
+	var vmUsed string
+	var pub crypto.PublicKey
 	switch {
 	case len(input) > 0 && input[0] == '"':
 		if err := json.Unmarshal(input, &tok); err != nil {
@@ -115,7 +127,9 @@ func (s *Service) Verify(ctx context.Context, input []byte, o VerifyOptions) (*V
 	if tok != "" {
 		v.Format = FormatJWT
 		payload, _, err := vcjwt.Verify(ctx, tok, func(ctx context.Context, kid string) (crypto.PublicKey, error) {
-			return s.methodKey(ctx, kid, "assertionMethod")
+			k, err := s.methodKey(ctx, kid, "assertionMethod")
+			vmUsed, pub = kid, k
+			return k, err
 		})
 		if err != nil {
 			if errors.Is(err, vcjwt.ErrMalformed) || errors.Is(err, vcjwt.ErrPayload) || errors.Is(err, vcjwt.ErrType) {
@@ -145,7 +159,6 @@ func (s *Service) Verify(ctx context.Context, input []byte, o VerifyOptions) (*V
 		}
 		v.add("format", Passed, "")
 		iss := issuerID(cred)
-		var vmUsed string
 		res, err := dataintegrity.VerifyWithLimits(ctx, s.limits(), input, func(ctx context.Context, vm string) (ed25519.PublicKey, error) {
 			vmUsed = vm
 			if d, _, _ := strings.Cut(vm, "#"); d != iss {
@@ -155,11 +168,12 @@ func (s *Service) Verify(ctx context.Context, input []byte, o VerifyOptions) (*V
 			if err != nil {
 				return nil, err
 			}
-			pub, ok := k.(ed25519.PublicKey)
+			ek, ok := k.(ed25519.PublicKey)
 			if !ok {
 				return nil, fmt.Errorf("%w: %s is not an Ed25519 key", errKey, vm)
 			}
-			return pub, nil
+			pub = ek
+			return ek, nil
 		})
 		switch {
 		case err != nil:
@@ -174,14 +188,89 @@ func (s *Service) Verify(ctx context.Context, input []byte, o VerifyOptions) (*V
 		}
 		v.add("proof", Passed, res.Cryptosuite+" by "+vmUsed)
 		v.Credential = input
+		if !res.Expires.IsZero() {
+			// A proof with an expiry is re-verified each time.
+			return s.checkClaims(ctx, v, cred, now), ctx.Err()
+		}
 	}
+	msg := v.Checks[len(v.Checks)-1].Message
+	s.proofs.put(sum, &provenProof{format: v.Format, cred: cred, raw: v.Credential, vm: vmUsed, pub: pub, proofMsg: msg}, now)
+	return s.checkClaims(ctx, v, cred, now), ctx.Err()
+}
+
+// checkClaims runs the checks that do not depend on the proof: validity
+// window, status, schema and related resources.
+func (s *Service) checkClaims(ctx context.Context, v *Verification, cred map[string]any, now time.Time) *Verification {
 	v.ID, _ = cred["id"].(string)
 	v.Issuer = issuerID(cred)
 	s.checkValidity(v, cred, now)
 	s.checkStatus(ctx, v, cred)
 	s.checkSchema(ctx, v, cred)
 	s.checkRelated(ctx, v, cred)
-	return v.done(), ctx.Err()
+	return v.done()
+}
+
+// provenProof is a credential whose proof verified: the credential as
+// decoded (read-only), the verification method and the key it verified
+// with.
+type provenProof struct {
+	format   string
+	cred     map[string]any
+	raw      json.RawMessage
+	vm       string
+	pub      crypto.PublicKey
+	proofMsg string
+	expires  time.Time
+}
+
+// stillValid reports whether a proven proof still stands: the issuer's DID
+// (resolved again, from the edge cache) still lists the same key under
+// assertionMethod. A rotated or removed key makes the credential verify
+// from scratch.
+func (s *Service) stillValid(ctx context.Context, p *provenProof) bool {
+	k, err := s.methodKey(ctx, p.vm, "assertionMethod")
+	if err != nil {
+		return false
+	}
+	eq, ok := k.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && eq.Equal(p.pub)
+}
+
+// proofCache remembers proofs that verified, by the SHA-256 of the
+// secured credential's bytes, so that an edge verifier checking the same
+// credential again pays for the status and validity checks only. Bounded;
+// entries live ten minutes.
+type proofCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]*provenProof
+}
+
+const (
+	proofCacheMax = 20000
+	proofCacheTTL = 10 * time.Minute
+)
+
+func (c *proofCache) get(k [32]byte, now time.Time) *provenProof {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.m[k]
+	if p == nil || !now.Before(p.expires) {
+		return nil
+	}
+	return p
+}
+
+func (c *proofCache) put(k [32]byte, p *provenProof, now time.Time) {
+	if p.vm == "" || p.pub == nil {
+		return
+	}
+	p.expires = now.Add(proofCacheTTL)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= proofCacheMax {
+		c.m = make(map[[32]byte]*provenProof)
+	}
+	c.m[k] = p
 }
 
 func (s *Service) limits() dataintegrity.Limits {
