@@ -100,6 +100,12 @@ routes := {
 	"wallet.list": {"access": "jwt", "class": "api"},
 	"wallet.get": {"access": "jwt", "class": "api"},
 	"wallet.delete": {"access": "jwt", "class": "api"},
+	# The W3C VC-API (VCALM) endpoints over the same service.
+	"vcapi.credentials.issue": {"access": "key:issue_credentials", "class": "api"},
+	"vcapi.credentials.status": {"access": "key:revoke_credentials", "class": "api"},
+	"vcapi.credentials.get": {"access": "key_or_admin", "class": "api"},
+	"vcapi.credentials.verify": {"access": "public", "class": "api"},
+	"vcapi.presentations.verify": {"access": "public", "class": "api"},
 }
 
 default allow := false

@@ -425,3 +425,15 @@ test_credentials_public_and_wallet if {
 		denied(req(route, anonymous), "authentication required", "api")
 	}
 }
+
+test_vcapi_routes if {
+	allowed(req("vcapi.credentials.issue", ent_key), "API key with permission", "api")
+	denied(req("vcapi.credentials.issue", alice_jwt), "an enterprise API key is required", "api")
+	allowed(req("vcapi.credentials.status", ent_key), "API key with permission", "api")
+	denied(req("vcapi.credentials.status", object.union(ent_key, {"permissions": ["issue_credentials"]})), "the API key lacks the revoke_credentials permission", "api")
+	allowed(req("vcapi.credentials.get", ent_key), "enterprise API key", "api")
+	every p in principals {
+		allowed(req("vcapi.credentials.verify", p), "public route", "api")
+		allowed(req("vcapi.presentations.verify", p), "public route", "api")
+	}
+}

@@ -582,3 +582,69 @@ func TestProofCache(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifyPresentation(t *testing.T) {
+	f := newFixture(t)
+	holder := f.keys.add(21)
+	out, err := f.svc.Issue(ctx, f.iss, degree(holder), IssueOptions{Cryptosuite: dataintegrity.EdDSAJCS2022})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vc any
+	json.Unmarshal(out.Secured, &vc)
+	vp := func() map[string]any {
+		return map[string]any{"@context": []any{ContextV2}, "type": []any{"VerifiablePresentation"}, "holder": holder, "verifiableCredential": []any{vc}}
+	}
+	vm, key, _ := f.keys.SigningKey(ctx, holder)
+	sign := func(doc map[string]any, challenge string, k ed25519.PrivateKey) []byte {
+		b, err := dataintegrity.Sign(ctx, doc, k, dataintegrity.ProofOptions{VerificationMethod: vm, ProofPurpose: "authentication", Challenge: challenge, Domain: "verifier.example"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	check := func(name string, in []byte, o PresentationOptions, want bool) *PresentationVerification {
+		t.Helper()
+		pv, err := f.svc.VerifyPresentation(ctx, in, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pv.Verified != want {
+			t.Fatalf("%s: verified %v, want %v: %+v %+v", name, pv.Verified, want, pv.Checks, pv.Credentials)
+		}
+		return pv
+	}
+	signed := sign(vp(), "n-123", key)
+	pv := check("signed", signed, PresentationOptions{Challenge: "n-123", Domain: "verifier.example"}, true)
+	if len(pv.Credentials) != 1 || !pv.Credentials[0].Verified || pv.Holder != holder {
+		t.Fatalf("credential results %+v", pv)
+	}
+	check("replayed challenge", signed, PresentationOptions{Challenge: "n-456"}, false)
+	check("other domain", signed, PresentationOptions{Challenge: "n-123", Domain: "evil.example"}, false)
+	unsigned, _ := json.Marshal(vp())
+	if pv := check("unsigned", unsigned, PresentationOptions{}, true); len(pv.Warnings) == 0 {
+		t.Fatal("unsigned presentation without a warning")
+	}
+	check("unsigned with challenge", unsigned, PresentationOptions{Challenge: "x"}, false)
+	// A proof by a key that is not the holder's.
+	other := vp()
+	other["holder"] = f.iss.DID
+	check("not the holder's key", sign(other, "n", key), PresentationOptions{}, false)
+	// A proof of the wrong purpose.
+	b, _ := dataintegrity.Sign(ctx, vp(), key, dataintegrity.ProofOptions{VerificationMethod: vm})
+	check("assertion purpose", b, PresentationOptions{}, false)
+	// A tampered credential inside a valid presentation.
+	bad := vp()
+	var tampered map[string]any
+	json.Unmarshal(out.Secured, &tampered)
+	tampered["credentialSubject"].(map[string]any)["degree"].(map[string]any)["name"] = "PhD"
+	bad["verifiableCredential"] = []any{tampered}
+	check("tampered credential", sign(bad, "n", key), PresentationOptions{Challenge: "n"}, false)
+	// A revoked credential inside.
+	if _, err := f.svc.SetStatus(ctx, f.iss.EnterpriseID, out.Record.ID, ActionRevoke); err != nil {
+		t.Fatal(err)
+	}
+	check("revoked credential", signed, PresentationOptions{Challenge: "n-123"}, false)
+	check("garbage", []byte("[1,2]"), PresentationOptions{}, false)
+	check("not a VP", []byte(`{"type":"VerifiableCredential"}`), PresentationOptions{}, false)
+}

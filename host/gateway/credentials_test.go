@@ -1,17 +1,23 @@
 package gateway_test
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ubeu/gateway/host/did"
+	"github.com/ubeu/gateway/host/did/didkey"
+	"github.com/ubeu/gateway/host/vc/dataintegrity"
 	"github.com/ubeu/gateway/interop"
 )
 
@@ -506,4 +512,89 @@ func TestCredentialSchema(t *testing.T) {
 	if hits.Load() != 1 {
 		t.Fatalf("schema fetched %d times, want once (cached)", hits.Load())
 	}
+}
+
+// TestVCAPI drives the W3C VC-API endpoints: issue, get, verify (200 when
+// verified, 400 otherwise), presentations (a did:key holder's
+// authentication proof with a challenge), and status updates.
+func TestVCAPI(t *testing.T) {
+	z, tg := credentialsConfig(t)
+	iss := verifiedIssuer(t, tg, z, "registrar@example.com", acme())
+	holderKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32))
+	holder := didkey.Format(did.CodecEd25519Pub, holderKey.Public().(ed25519.PublicKey))
+	unsigned := map[string]any{
+		"@context":          []any{"https://www.w3.org/ns/credentials/v2", "https://www.w3.org/ns/credentials/examples/v2"},
+		"type":              []any{"VerifiableCredential", "ExampleAlumniCredential"},
+		"credentialSubject": map[string]any{"id": holder, "alumniOf": "Acme University"},
+	}
+	r := tg.do("POST", "/credentials/issue", map[string]any{"credential": unsigned}, iss.key...)
+	if r.status != 201 {
+		t.Fatalf("issue: %d %s", r.status, r.body)
+	}
+	var out struct {
+		VerifiableCredential map[string]any `json:"verifiableCredential"`
+	}
+	json.Unmarshal(r.body, &out)
+	vc := out.VerifiableCredential
+	id := vc["id"].(string)
+	if g := tg.do("GET", "/credentials/"+url.PathEscape(id), nil, iss.key...); g.status != 200 || g.header.Get("Content-Type") != "application/vc+ld+json" {
+		t.Fatalf("get: %d %s", g.status, g.header)
+	}
+	vr := tg.do("POST", "/credentials/verify", map[string]any{"verifiableCredential": vc})
+	if vr.status != 200 || vr.json(t)["verified"] != true || !slices.Contains(anyStrings(vr.json(t)["checks"]), "proof") {
+		t.Fatalf("verify: %d %s", vr.status, vr.body)
+	}
+	tampered := map[string]any{}
+	for k, v := range vc {
+		tampered[k] = v
+	}
+	tampered["credentialSubject"] = map[string]any{"id": holder, "alumniOf": "Evil University"}
+	if r := tg.do("POST", "/credentials/verify", map[string]any{"verifiableCredential": tampered}); r.status != 400 || r.json(t)["verified"] != false {
+		t.Fatalf("tampered: %d %s", r.status, r.body)
+	}
+
+	// The holder presents it, signing with its did:key for the verifier's
+	// challenge.
+	vp := map[string]any{"@context": []any{"https://www.w3.org/ns/credentials/v2"}, "type": []any{"VerifiablePresentation"},
+		"holder": holder, "verifiableCredential": []any{vc}}
+	signed, err := dataintegrity.Sign(t.Context(), vp, holderKey, dataintegrity.ProofOptions{Cryptosuite: dataintegrity.EdDSAJCS2022,
+		VerificationMethod: holder + "#" + strings.TrimPrefix(holder, "did:key:"), ProofPurpose: "authentication", Challenge: "c-81", Domain: "verifier.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	present := func(challenge string) resp {
+		return tg.do("POST", "/presentations/verify", map[string]any{"verifiablePresentation": json.RawMessage(signed),
+			"options": map[string]any{"challenge": challenge, "domain": "verifier.example"}})
+	}
+	if r := present("c-81"); r.status != 200 || r.json(t)["holder"] != holder {
+		t.Fatalf("presentation: %d %s", r.status, r.body)
+	}
+	if r := present("c-82"); r.status != 400 {
+		t.Fatalf("replayed presentation: %d %s", r.status, r.body)
+	}
+
+	// Status through the VC-API, seen by both verifiers.
+	st := func(purpose string, status any) resp {
+		return tg.do("POST", "/credentials/status", map[string]any{"credentialId": id,
+			"credentialStatus": []any{map[string]any{"type": "BitstringStatusListEntry", "statusPurpose": purpose, "status": status}}}, iss.key...)
+	}
+	if r := st("suspension", true); r.status != 200 || r.json(t)["state"] != "suspended" {
+		t.Fatalf("suspend: %d %s", r.status, r.body)
+	}
+	if r := present("c-81"); r.status != 400 {
+		t.Fatalf("presentation of a suspended credential: %d %s", r.status, r.body)
+	}
+	if r := st("suspension", "0"); r.status != 200 || r.json(t)["state"] != "active" {
+		t.Fatalf("unsuspend: %d %s", r.status, r.body)
+	}
+	if r := st("revocation", true); r.status != 200 || r.json(t)["state"] != "revoked" {
+		t.Fatalf("revoke: %d %s", r.status, r.body)
+	}
+	wantError(t, st("revocation", false), http.StatusConflict, "CONFLICT")
+	wantError(t, st("expiry", true), http.StatusBadRequest, "VALIDATION_ERROR")
+	if r := tg.do("POST", "/credentials/verify", map[string]any{"verifiableCredential": vc}); r.status != 400 {
+		t.Fatalf("revoked: %d %s", r.status, r.body)
+	}
+	wantError(t, tg.do("POST", "/credentials/status", map[string]any{"credentialId": "urn:uuid:00000000-0000-0000-0000-000000000000",
+		"credentialStatus": []any{map[string]any{"statusPurpose": "revocation", "status": true}}}, iss.key...), http.StatusNotFound, "NOT_FOUND")
 }

@@ -40,6 +40,7 @@ func (s *Server) routes() {
 	s.identityRoutes()
 	s.enterpriseRoutes()
 	s.credentialRoutes()
+	s.vcapiRoutes()
 }
 
 func (s *Server) healthz(c *Ctx) error {
