@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/ubeu/gateway/host/ledger"
@@ -184,7 +183,6 @@ type Service struct {
 	// noProofCache makes every verification check the proof (benchmarks
 	// of the full path).
 	noProofCache bool
-	idemMu       sync.Mutex
 }
 
 // New returns a Service.

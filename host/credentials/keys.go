@@ -94,7 +94,15 @@ func publicKey(m *did.VerificationMethod) (crypto.PublicKey, error) {
 			if x == nil {
 				return nil, fmt.Errorf("%w: invalid compressed P-256 key", errKey)
 			}
-			return &ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}, nil
+			u := make([]byte, 65)
+			u[0] = 4
+			x.FillBytes(u[1:33])
+			y.FillBytes(u[33:])
+			k, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), u)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", errKey, err)
+			}
+			return k, nil
 		}
 		return nil, fmt.Errorf("%w: unsupported key (multicodec 0x%x, type %s)", errKey, codec, m.Type)
 	}
