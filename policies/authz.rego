@@ -106,6 +106,15 @@ routes := {
 	"vcapi.credentials.get": {"access": "key_or_admin", "class": "api"},
 	"vcapi.credentials.verify": {"access": "public", "class": "api"},
 	"vcapi.presentations.verify": {"access": "public", "class": "api"},
+	# Open Badges 3.0: issued by API keys; templates, verification and the
+	# share page public; export for the recipient (session) or the issuer.
+	"badges.issue": {"access": "key:issue_credentials", "class": "api"},
+	"badges.templates": {"access": "public", "class": "api"},
+	"badges.verify": {"access": "public", "class": "api"},
+	"badges.share": {"access": "public", "class": "api"},
+	"badges.png": {"access": "public", "class": "api"},
+	"badges.svg": {"access": "public", "class": "api"},
+	"backpack.export": {"access": "authenticated", "class": "api"},
 }
 
 default allow := false

@@ -437,3 +437,14 @@ test_vcapi_routes if {
 		allowed(req("vcapi.presentations.verify", p), "public route", "api")
 	}
 }
+
+test_badge_routes if {
+	allowed(req("badges.issue", ent_key), "API key with permission", "api")
+	denied(req("badges.issue", alice_jwt), "an enterprise API key is required", "api")
+	every route in ["badges.templates", "badges.verify", "badges.share", "badges.png", "badges.svg"] {
+		allowed(req(route, anonymous), "public route", "api")
+	}
+	allowed(req("backpack.export", alice_jwt), "authenticated", "api")
+	allowed(req("backpack.export", ent_key), "authenticated", "api")
+	denied(req("backpack.export", anonymous), "authentication required", "api")
+}

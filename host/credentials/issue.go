@@ -36,6 +36,10 @@ type IssueOptions struct {
 	// request, so a key reused for another request is refused.
 	IdempotencyKey string
 	RequestHash    string
+	// OpenBadges shapes the credential as the Open Badges 3.0 schema
+	// requires: a single credentialStatus object (revocation; no
+	// suspension entry) and the proof written as an array of one proof.
+	OpenBadges bool
 }
 
 // Issued is an issued credential.
@@ -158,11 +162,20 @@ func (s *Service) IssueBatch(ctx context.Context, iss Issuer, items []BatchItem)
 		return nil, err
 	}
 	for _, purpose := range []string{statuslist.PurposeRevocation, statuslist.PurposeSuspension} {
-		es, err := s.o.Status.AllocateN(ctx, iss.EnterpriseID, purpose, len(ok))
+		var want []*prepared
+		for _, p := range ok {
+			if purpose == statuslist.PurposeRevocation || !p.opts.OpenBadges {
+				want = append(want, p)
+			}
+		}
+		if len(want) == 0 {
+			continue
+		}
+		es, err := s.o.Status.AllocateN(ctx, iss.EnterpriseID, purpose, len(want))
 		if err != nil {
 			return nil, fmt.Errorf("credentials: allocate status entries: %w", err)
 		}
-		for j, p := range ok {
+		for j, p := range want {
 			p.st = append(p.st, es[j])
 		}
 	}
@@ -371,7 +384,11 @@ func (s *Service) secure(ctx context.Context, p *prepared, vm string, key ed2551
 	for _, e := range p.st {
 		st = append(st, e.CredentialStatus())
 	}
-	p.cred["credentialStatus"] = st
+	if len(st) == 1 {
+		p.cred["credentialStatus"] = st[0]
+	} else {
+		p.cred["credentialStatus"] = st
+	}
 	if p.opts.Format == FormatJWT {
 		b, err := json.Marshal(p.cred)
 		if err != nil {
@@ -393,6 +410,14 @@ func (s *Service) secure(ctx context.Context, p *prepared, vm string, key ed2551
 	})
 	if err != nil {
 		return nil, signError(err)
+	}
+	if p.opts.OpenBadges {
+		var m map[string]any
+		if err := json.Unmarshal(out, &m); err != nil {
+			return nil, err
+		}
+		m["proof"] = []any{m["proof"]}
+		return json.Marshal(m)
 	}
 	return out, nil
 }

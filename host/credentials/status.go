@@ -8,6 +8,7 @@ import (
 
 	"github.com/ubeu/gateway/host/store"
 	"github.com/ubeu/gateway/host/vc/statuslist"
+	"github.com/ubeu/gateway/host/vc/vcjwt"
 )
 
 // Status actions.
@@ -102,4 +103,32 @@ func (s *Service) HolderDelete(ctx context.Context, subject, id string) error {
 		return fmt.Errorf("credentials: delete %s: %w", id, err)
 	}
 	return nil
+}
+
+// ExportJWT secures an issued Data Integrity credential a second time, as
+// application/vc+jwt signed by the same issuer key (for wallets and
+// backpacks that take JWTs): the same credential, id and status entries,
+// without the embedded proof.
+func (s *Service) ExportJWT(ctx context.Context, id string) (string, error) {
+	r, b, err := s.Get(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if r.Format == FormatJWT {
+		return string(b), nil
+	}
+	var c map[string]any
+	if err := json.Unmarshal(b, &c); err != nil {
+		return "", fmt.Errorf("credentials: export %s: %w", id, err)
+	}
+	delete(c, "proof")
+	plain, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	vm, key, err := s.signingKey(ctx, r.IssuerDID)
+	if err != nil {
+		return "", err
+	}
+	return vcjwt.Sign(ctx, plain, key, vm)
 }

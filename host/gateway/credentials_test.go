@@ -18,6 +18,7 @@ import (
 	"github.com/ubeu/gateway/host/did"
 	"github.com/ubeu/gateway/host/did/didkey"
 	"github.com/ubeu/gateway/host/vc/dataintegrity"
+	"github.com/ubeu/gateway/host/vc/openbadges"
 	"github.com/ubeu/gateway/interop"
 )
 
@@ -597,4 +598,140 @@ func TestVCAPI(t *testing.T) {
 	}
 	wantError(t, tg.do("POST", "/credentials/status", map[string]any{"credentialId": "urn:uuid:00000000-0000-0000-0000-000000000000",
 		"credentialStatus": []any{map[string]any{"statusPurpose": "revocation", "status": true}}}, iss.key...), http.StatusNotFound, "NOT_FOUND")
+}
+
+// TestOpenBadges: the design's badge request, the OB 3.0 schema, the
+// share page, baked images, the backpack export and templates.
+func TestOpenBadges(t *testing.T) {
+	z, tg := credentialsConfig(t)
+	iss := verifiedIssuer(t, tg, z, "registrar@example.com", acme())
+	learner := tg.register("learner@example.com")
+	did := primaryDID(t, tg, learner)
+	req := map[string]any{
+		"recipientDid": did,
+		"achievement": map[string]any{"id": "urn:uuid:5f1e2a3c-7b44-4e2a-9d1c-0a8b6c4d2e10", "type": "Achievement",
+			"name": "Course Completion Certificate", "description": "Successfully completed the Advanced JavaScript course",
+			"criteria": map[string]any{"narrative": "Completed all modules and passed final assessment"},
+			"tags":     []string{"education", "javascript", "certification"}},
+		"issuerDid":      iss.reg.ManagedDID,
+		"expirationDate": "2099-09-20T00:00:00Z",
+		"evidence":       []any{map[string]any{"id": "https://university.edu/transcript/123", "narrative": "Official university transcript", "name": "Academic Transcript"}},
+	}
+	r := tg.do("POST", "/api/v1/badges/issue", req, iss.key...)
+	if r.status != 201 {
+		t.Fatalf("badge: %d %s", r.status, r.body)
+	}
+	var badge struct {
+		BadgeID    string          `json:"badgeId"`
+		Credential json.RawMessage `json:"credential"`
+		ShareURL   string          `json:"shareUrl"`
+	}
+	json.Unmarshal(r.body, &badge)
+	if err := openbadges.Validate(badge.Credential); err != nil {
+		t.Fatalf("the issued badge fails the OB 3.0 schema: %v", err)
+	}
+	if v := tg.verify(t, badge.Credential); !v.Verified {
+		t.Fatalf("badge verification: %+v", v)
+	}
+	id := strings.TrimPrefix(badge.BadgeID, "urn:uuid:")
+	bv := tg.do("GET", "/api/v1/badges/"+id+"/verify", nil).json(t)
+	if bv["verified"] != true || bv["issuer"] != "Acme University" || bv["issuedOn"] == nil {
+		t.Fatalf("badge verify: %v", bv)
+	}
+	page := tg.do("GET", "/badges/"+id, nil)
+	if page.status != 200 || !strings.HasPrefix(page.header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(string(page.body), "Course Completion Certificate") || !strings.Contains(string(page.body), "Verified") {
+		t.Fatalf("share page: %d %s", page.status, page.body)
+	}
+	if j := tg.do("GET", "/badges/"+id, nil, "Accept", "application/json"); j.status != 200 || !bytes.Equal(j.body, badge.Credential) {
+		t.Fatalf("share JSON: %d", j.status)
+	}
+	png := tg.do("GET", "/badges/"+id+"/badge.png", nil)
+	if got, err := openbadges.UnbakePNG(png.body); err != nil || !bytes.Equal(got, badge.Credential) {
+		t.Fatalf("baked PNG: %v", err)
+	}
+	wantError(t, tg.do("GET", "/badges/00000000-0000-0000-0000-000000000000", nil), http.StatusNotFound, "NOT_FOUND")
+
+	// Export for the backpack: the recipient's session; someone else gets 404.
+	other := tg.register("other@example.com")
+	wantError(t, tg.do("POST", "/api/v1/backpack/export", map[string]any{"badgeId": badge.BadgeID}, bearer(other.AccessToken)...), http.StatusNotFound, "NOT_FOUND")
+	er := tg.do("POST", "/api/v1/backpack/export", map[string]any{"badgeId": id, "backpackConfig": map[string]any{"provider": "open_badges"},
+		"recipientEmail": "learner@example.com"}, bearer(learner.AccessToken)...)
+	if er.status != 200 {
+		t.Fatalf("export: %d %s", er.status, er.body)
+	}
+	var exp struct {
+		JSON json.RawMessage `json:"json"`
+		JWT  string          `json:"jwt"`
+		PNG  []byte          `json:"png"`
+		SVG  string          `json:"svg"`
+	}
+	json.Unmarshal(er.body, &exp)
+	if got, err := openbadges.UnbakeSVG([]byte(exp.SVG)); err != nil || !jsonEqual(got, badge.Credential) {
+		t.Fatalf("baked SVG: %v", err)
+	}
+	if got, err := openbadges.UnbakePNG(exp.PNG); err != nil || !bytes.Equal(got, badge.Credential) {
+		t.Fatalf("exported PNG: %v", err)
+	}
+	jwtJSON, _ := json.Marshal(exp.JWT)
+	if v := tg.verify(t, jwtJSON); !v.Verified {
+		t.Fatalf("exported JWT: %+v", v)
+	}
+
+	// Templates.
+	tr := tg.do("GET", "/api/v1/badges/templates/educational", nil).json(t)
+	if ts, _ := tr["templates"].([]any); len(ts) != 3 {
+		t.Fatalf("templates %v", tr)
+	}
+	r = tg.do("POST", "/api/v1/badges/issue", map[string]any{"recipientDid": did, "templateId": "skill-certification",
+		"templateFields": map[string]any{"achievementId": "https://acme-university.edu/achievements/go", "subject": "Go programming"}}, iss.key...)
+	if r.status != 201 {
+		t.Fatalf("template badge: %d %s", r.status, r.body)
+	}
+	// Bad input: every problem named.
+	bad := map[string]any{"recipientDid": "nobody", "achievement": map[string]any{"id": "not a uri", "name": ""}}
+	m := wantError(t, tg.do("POST", "/api/v1/badges/issue", bad, iss.key...), http.StatusUnprocessableEntity, "VALIDATION_ERROR")
+	if fs, _ := m["details"].(map[string]any)["fields"].([]any); len(fs) < 3 {
+		t.Fatalf("field errors %v", m["details"])
+	}
+	wantError(t, tg.do("POST", "/api/v1/badges/issue", map[string]any{"recipientDid": did, "templateId": "nope", "templateFields": map[string]any{}}, iss.key...), http.StatusBadRequest, "VALIDATION_ERROR")
+	wantError(t, tg.do("POST", "/api/v1/badges/issue", map[string]any{"recipientDid": did, "issuerDid": "did:example:other"}, iss.key...), http.StatusForbidden, "FORBIDDEN")
+
+	// The reference implementation verifies the badge (eddsa-rdfc-2022 over
+	// the OB 3.0 context) given the issuer's DID document and status lists.
+	dir := interop.Require(t)
+	docs := map[string]any{}
+	dr := tg.do("GET", "/1.0/identifiers/"+iss.reg.ManagedDID, nil, "Accept", "application/did+ld+json")
+	var didDoc any
+	json.Unmarshal(dr.body, &didDoc)
+	docs[iss.reg.ManagedDID] = didDoc
+	var bm map[string]any
+	json.Unmarshal(badge.Credential, &bm)
+	if st, ok := bm["credentialStatus"].(map[string]any); !ok || st["statusPurpose"] != "revocation" {
+		t.Fatalf("a badge carries one revocation entry: %v", bm["credentialStatus"])
+	}
+	for _, e := range []any{bm["credentialStatus"]} {
+		u := e.(map[string]any)["statusListCredential"].(string)
+		pu, _ := url.Parse(u)
+		var list any
+		json.Unmarshal(tg.do("GET", pu.Path, nil).body, &list)
+		docs[u] = list
+	}
+	var res interop.VerifyCredentialResult
+	if err := interop.Run(t.Context(), dir, interop.NewVerifyCredential(badge.Credential, docs), &res); err != nil {
+		t.Fatal(err)
+	}
+	if !res.Verified {
+		t.Fatalf("Digital Bazaar does not verify the badge: %+v", res)
+	}
+}
+
+func jsonEqual(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	xa, _ := json.Marshal(x)
+	ya, _ := json.Marshal(y)
+	return bytes.Equal(xa, ya)
 }

@@ -63,6 +63,13 @@ var routeClass = map[string]string{
 	"vcapi.credentials.get":      "apikey",
 	"vcapi.credentials.verify":   "public",
 	"vcapi.presentations.verify": "public",
+	"badges.issue":               "apikey",
+	"badges.templates":           "public",
+	"badges.verify":              "public",
+	"badges.share":               "public",
+	"badges.png":                 "public",
+	"badges.svg":                 "public",
+	"backpack.export":            "session",
 }
 
 // noBody lists the POST routes that take no request body.

@@ -41,6 +41,7 @@ func (s *Server) routes() {
 	s.enterpriseRoutes()
 	s.credentialRoutes()
 	s.vcapiRoutes()
+	s.badgeRoutes()
 }
 
 func (s *Server) healthz(c *Ctx) error {

@@ -195,8 +195,13 @@ func VerifyWithLimits(ctx context.Context, lim Limits, securedDoc []byte, resolv
 		return res, fmt.Errorf("%w: document is not a JSON object", ErrMalformed)
 	}
 	proof, ok := doc["proof"].(map[string]any)
+	if set, isSet := doc["proof"].([]any); isSet && len(set) == 1 {
+		// A proof set of one proof (as the Open Badges 3.0 schema writes
+		// every proof) is that proof.
+		proof, ok = set[0].(map[string]any)
+	}
 	if !ok {
-		return res, fmt.Errorf("%w: no proof object (proof sets are not supported)", ErrMalformed)
+		return res, fmt.Errorf("%w: no proof object (proof sets of more than one proof are not supported)", ErrMalformed)
 	}
 	delete(doc, "proof")
 	str := func(k string) (string, bool) { s, ok := proof[k].(string); return s, ok }

@@ -136,3 +136,39 @@ func TestJCSNumbersAndStrings(t *testing.T) {
 		}
 	}
 }
+
+// A proof set of one proof (the Open Badges 3.0 schema's proof array) is
+// that proof; a set of two is refused, never half-checked.
+func TestProofSetOfOne(t *testing.T) {
+	ctx := context.Background()
+	sk, pk := vectorKey(t)
+	doc := map[string]any{
+		"@context":          []any{"https://www.w3.org/ns/credentials/v2"},
+		"type":              []any{"VerifiableCredential"},
+		"issuer":            "https://vc.example/issuers/5678",
+		"credentialSubject": map[string]any{"id": "did:example:abc"},
+	}
+	signed, err := Sign(ctx, doc, sk, ProofOptions{Cryptosuite: EdDSAJCS2022, VerificationMethod: "did:example:issuer#k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	json.Unmarshal(signed, &m)
+	proof := m["proof"]
+	key := func(context.Context, string) (ed25519.PublicKey, error) { return pk, nil }
+	m["proof"] = []any{proof}
+	one, _ := json.Marshal(m)
+	if _, err := Verify(ctx, one, key); err != nil {
+		t.Fatalf("proof set of one: %v", err)
+	}
+	m["credentialSubject"] = map[string]any{"id": "did:example:other"}
+	tampered, _ := json.Marshal(m)
+	if _, err := Verify(ctx, tampered, key); !errors.Is(err, ErrInvalidSignature) {
+		t.Fatalf("tampered, proof set of one: %v", err)
+	}
+	m["proof"] = []any{proof, proof}
+	two, _ := json.Marshal(m)
+	if _, err := Verify(ctx, two, key); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("proof set of two: %v", err)
+	}
+}
