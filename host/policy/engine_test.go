@@ -208,6 +208,7 @@ func TestEmbeddedPolicyCacheKey(t *testing.T) {
 		"input.principal.auth_method",
 		"input.principal.authenticated",
 		"input.principal.id",
+		"input.principal.permissions",
 		"input.principal.roles",
 		"input.principal.tenant",
 		"input.route",
