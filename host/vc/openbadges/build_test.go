@@ -287,7 +287,9 @@ func TestBuildFieldErrors(t *testing.T) {
 		{"name with C1 control", func(r *IssueRequest, _ *Profile, _ *BuildOptions) { r.Achievement.Name = "A\u0085B" }, []string{"achievement.name"}},
 		{"name with RLO", func(r *IssueRequest, _ *Profile, _ *BuildOptions) { r.Achievement.Name = "Course \u202Egnp.exe" }, []string{"achievement.name"}},
 		{"name invalid UTF-8", func(r *IssueRequest, _ *Profile, _ *BuildOptions) { r.Achievement.Name = "A\xffB" }, []string{"achievement.name"}},
-		{"name too long", func(r *IssueRequest, _ *Profile, _ *BuildOptions) { r.Achievement.Name = strings.Repeat("é", MaxNameChars+1) }, []string{"achievement.name"}},
+		{"name too long", func(r *IssueRequest, _ *Profile, _ *BuildOptions) {
+			r.Achievement.Name = strings.Repeat("é", MaxNameChars+1)
+		}, []string{"achievement.name"}},
 		{"no description", func(r *IssueRequest, _ *Profile, _ *BuildOptions) { r.Achievement.Description = "\t" }, []string{"achievement.description"}},
 		{"description with ESC", func(r *IssueRequest, _ *Profile, _ *BuildOptions) { r.Achievement.Description = "x\x1b[31m" }, []string{"achievement.description"}},
 		{"description too long", func(r *IssueRequest, _ *Profile, _ *BuildOptions) {
@@ -299,7 +301,9 @@ func TestBuildFieldErrors(t *testing.T) {
 			r.Achievement.Criteria.Narrative = long(MaxNarrativeChars + 1)
 		}, []string{"achievement.criteria.narrative"}},
 		{"image no id", func(r *IssueRequest, _ *Profile, _ *BuildOptions) { r.Achievement.Image = &ImageInput{Caption: "x"} }, []string{"achievement.image.id"}},
-		{"image ftp", func(r *IssueRequest, _ *Profile, _ *BuildOptions) { r.Achievement.Image = &ImageInput{ID: "ftp://x/y.png"} }, []string{"achievement.image.id"}},
+		{"image ftp", func(r *IssueRequest, _ *Profile, _ *BuildOptions) {
+			r.Achievement.Image = &ImageInput{ID: "ftp://x/y.png"}
+		}, []string{"achievement.image.id"}},
 		{"image data not image", func(r *IssueRequest, _ *Profile, _ *BuildOptions) {
 			r.Achievement.Image = &ImageInput{ID: "data:text/html,<script>alert(1)</script>"}
 		}, []string{"achievement.image.id"}},
@@ -311,7 +315,9 @@ func TestBuildFieldErrors(t *testing.T) {
 		}, []string{"achievement.image.caption"}},
 		{"tag empty", func(r *IssueRequest, _ *Profile, _ *BuildOptions) { r.Achievement.Tags = []string{"ok", ""} }, []string{"achievement.tags[1]"}},
 		{"tag duplicate", func(r *IssueRequest, _ *Profile, _ *BuildOptions) { r.Achievement.Tags = []string{"a", " a"} }, []string{"achievement.tags[1]"}},
-		{"tag too long", func(r *IssueRequest, _ *Profile, _ *BuildOptions) { r.Achievement.Tags = []string{long(MaxTagChars + 1)} }, []string{"achievement.tags[0]"}},
+		{"tag too long", func(r *IssueRequest, _ *Profile, _ *BuildOptions) {
+			r.Achievement.Tags = []string{long(MaxTagChars + 1)}
+		}, []string{"achievement.tags[0]"}},
 		{"too many tags", func(r *IssueRequest, _ *Profile, _ *BuildOptions) {
 			r.Achievement.Tags = nil
 			for i := 0; i <= MaxTags; i++ {
