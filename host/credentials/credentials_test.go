@@ -648,3 +648,106 @@ func TestVerifyPresentation(t *testing.T) {
 	check("garbage", []byte("[1,2]"), PresentationOptions{}, false)
 	check("not a VP", []byte(`{"type":"VerifiableCredential"}`), PresentationOptions{}, false)
 }
+
+// TestForeignStatusLists: a status list of another host is fetched, its
+// proof and issuer checked; a list that fails to load, is malformed, is
+// signed by someone else or carries the bit each fails the check
+// precisely.
+func TestForeignStatusLists(t *testing.T) {
+	f := newFixture(t)
+	// A second registry stands for the issuer's lists hosted elsewhere.
+	other, err := statuslist.New(statuslist.Options{KV: f.kv, BaseURL: "https://lists.example/status",
+		IssuerID: func(_ context.Context, e string) (string, error) {
+			if e == "ent-2" {
+				return f.other.DID, nil
+			}
+			return f.iss.DID, nil
+		},
+		Signer: func(ctx context.Context, doc map[string]any) ([]byte, error) {
+			vm, key, err := f.keys.SigningKey(ctx, doc["issuer"].(string))
+			if err != nil {
+				return nil, err
+			}
+			return dataintegrity.Sign(ctx, doc, key, dataintegrity.ProofOptions{VerificationMethod: vm})
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, err := other.Allocate(ctx, "ent-1", statuslist.PurposeRevocation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, key, _ := f.keys.SigningKey(ctx, f.iss.DID)
+	c := degree("did:example:abc")
+	c["issuer"] = f.iss.DID
+	c["credentialStatus"] = entry.CredentialStatus()
+	signed, err := dataintegrity.Sign(ctx, c, key, dataintegrity.ProofOptions{Cryptosuite: dataintegrity.EdDSAJCS2022, VerificationMethod: vm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fetches atomic.Int32
+	serve := func(fn func() ([]byte, error)) {
+		f.svc.o.Fetch = func(_ context.Context, u string) ([]byte, error) {
+			fetches.Add(1)
+			if u != entry.ListURL {
+				return nil, fmt.Errorf("unexpected fetch of %s", u)
+			}
+			return fn()
+		}
+		f.svc.foreign = statuslist.NewChecker(statuslist.CheckerOptions{TTL: time.Minute})
+	}
+	status := func(name string) Check {
+		t.Helper()
+		v := mustVerify(t, f, signed)
+		c := checkOf(v, "status.revocation")
+		if v.Verified != (c.Status == Passed) {
+			t.Fatalf("%s: verified %v with status check %+v", name, v.Verified, c)
+		}
+		return c
+	}
+	own := func() ([]byte, error) { b, _, _, err := other.ServeBytes(ctx, entry.ListID); return b, err }
+	serve(own)
+	if c := status("good list"); c.Status != Passed {
+		t.Fatalf("good list: %+v", c)
+	}
+	status("cached")
+	if n := fetches.Load(); n != 1 {
+		t.Fatalf("%d fetches, want 1 (cached for the ttl)", n)
+	}
+	serve(func() ([]byte, error) { return nil, errors.New("connection refused") })
+	if c := status("unreachable"); c.Status != Failed || !strings.Contains(c.Message, "connection refused") {
+		t.Fatalf("unreachable: %+v", c)
+	}
+	serve(func() ([]byte, error) { return []byte(`{"not":"a list"`), nil })
+	if c := status("malformed"); c.Status != Failed {
+		t.Fatalf("malformed: %+v", c)
+	}
+	// A list signed by another issuer.
+	otherEntry, _ := other.Allocate(ctx, "ent-2", statuslist.PurposeRevocation)
+	serve(func() ([]byte, error) { b, _, _, err := other.ServeBytes(ctx, otherEntry.ListID); return b, err })
+	if c := status("foreign issuer"); c.Status != Failed || !strings.Contains(c.Message, "not by the credential's issuer") {
+		t.Fatalf("list of another issuer: %+v", c)
+	}
+	// A list whose proof is broken.
+	serve(func() ([]byte, error) {
+		b, err := own()
+		return bytes.Replace(b, []byte(`"revocation"`), []byte(`"suspension"`), 1), err
+	})
+	if c := status("tampered list"); c.Status != Failed {
+		t.Fatalf("tampered list: %+v", c)
+	}
+	// The bit set.
+	if err := other.Set(ctx, entry.ListID, entry.Index, statuslist.PurposeRevocation, true); err != nil {
+		t.Fatal(err)
+	}
+	serve(own)
+	if c := status("revoked"); c.Status != Failed || !strings.Contains(c.Message, "revoked") {
+		t.Fatalf("revoked: %+v", c)
+	}
+	// No fetcher configured: a precise failure, not a pass.
+	f.svc.o.Fetch = nil
+	f.svc.foreign = statuslist.NewChecker(statuslist.CheckerOptions{})
+	if c := status("no fetcher"); c.Status != Failed {
+		t.Fatalf("no fetcher: %+v", c)
+	}
+}
