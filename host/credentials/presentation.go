@@ -67,30 +67,9 @@ func (s *Service) VerifyPresentation(ctx context.Context, input []byte, o Presen
 		return finish()
 	}
 	input = bytes.TrimSpace(input)
-	tok := ""
-	switch {
-	case len(input) > 0 && input[0] == '"':
-		if json.Unmarshal(input, &tok) != nil {
-			v.add("format", Failed, "not a JSON string")
-			return finish()
-		}
-	case len(input) > 0 && input[0] == '{':
-		var env struct {
-			Type any    `json:"type"`
-			ID   string `json:"id"`
-		}
-		if json.Unmarshal(input, &env) == nil && hasType(env.Type, "EnvelopedVerifiablePresentation") {
-			t, ok := strings.CutPrefix(env.ID, "data:application/vp+jwt,")
-			if !ok {
-				v.add("format", Failed, "EnvelopedVerifiablePresentation id must be a data:application/vp+jwt, URL")
-				return finish()
-			}
-			tok = t
-		}
-	case bytes.HasPrefix(input, []byte("ey")):
-		tok = string(input)
-	default:
-		v.add("format", Failed, "neither a JSON presentation nor a vp+jwt")
+	tok, problem := joseToken(input, "EnvelopedVerifiablePresentation", "vp+jwt", "presentation")
+	if problem != "" {
+		v.add("format", Failed, problem)
 		return finish()
 	}
 	var vp map[string]any

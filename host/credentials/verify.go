@@ -95,32 +95,11 @@ func (s *Service) Verify(ctx context.Context, input []byte, o VerifyOptions) (*V
 		v.Credential = hit.raw
 		return s.checkClaims(ctx, v, hit.cred, now), ctx.Err()
 	}
-	var tok string
 	var vmUsed string
 	var pub crypto.PublicKey
-	switch {
-	case len(input) > 0 && input[0] == '"':
-		if err := json.Unmarshal(input, &tok); err != nil {
-			v.add("format", Failed, "not a JSON string")
-			return v.done(), nil
-		}
-	case len(input) > 0 && input[0] == '{':
-		var env struct {
-			Type any    `json:"type"`
-			ID   string `json:"id"`
-		}
-		if json.Unmarshal(input, &env) == nil && hasType(env.Type, "EnvelopedVerifiableCredential") {
-			t, ok := strings.CutPrefix(env.ID, "data:application/vc+jwt,")
-			if !ok {
-				v.add("format", Failed, "EnvelopedVerifiableCredential id must be a data:application/vc+jwt, URL")
-				return v.done(), nil
-			}
-			tok = t
-		}
-	case bytes.HasPrefix(input, []byte("ey")):
-		tok = string(input)
-	default:
-		v.add("format", Failed, "neither a JSON credential nor a vc+jwt")
+	tok, problem := joseToken(input, "EnvelopedVerifiableCredential", "vc+jwt", "credential")
+	if problem != "" {
+		v.add("format", Failed, problem)
 		return v.done(), nil
 	}
 	var cred map[string]any
@@ -271,6 +250,37 @@ func (c *proofCache) put(k [32]byte, p *provenProof, now time.Time) {
 		c.m = make(map[[32]byte]*provenProof)
 	}
 	c.m[k] = p
+}
+
+// joseToken tells a JOSE-secured document from a JSON one (input already
+// trimmed): a raw compact JWS, one as a JSON string, or an enveloped one
+// (VCDM 2.0 § 4.13: type envType, id "data:application/<media>,<JWS>")
+// give the token; a JSON object gives "". problem says why input is
+// neither; noun names the document in it.
+func joseToken(input []byte, envType, media, noun string) (tok, problem string) {
+	switch {
+	case len(input) > 0 && input[0] == '"':
+		if json.Unmarshal(input, &tok) != nil {
+			return "", "not a JSON string"
+		}
+		return tok, ""
+	case len(input) > 0 && input[0] == '{':
+		var env struct {
+			Type any    `json:"type"`
+			ID   string `json:"id"`
+		}
+		if json.Unmarshal(input, &env) != nil || !hasType(env.Type, envType) {
+			return "", ""
+		}
+		t, ok := strings.CutPrefix(env.ID, "data:application/"+media+",")
+		if !ok {
+			return "", envType + " id must be a data:application/" + media + ", URL"
+		}
+		return t, ""
+	case bytes.HasPrefix(input, []byte("ey")):
+		return string(input), ""
+	}
+	return "", "neither a JSON " + noun + " nor a " + media
 }
 
 func (s *Service) limits() dataintegrity.Limits {

@@ -428,20 +428,26 @@ type verifyRequest struct {
 	Options              map[string]any  `json:"options,omitempty"`
 }
 
-// credentialsVerify verifies a credential (a Data Integrity credential, a
-// vc+jwt, or an EnvelopedVerifiableCredential) and answers every check.
-func (s *Server) credentialsVerify(c *Ctx) error {
+// verifyBody decodes a {verifiableCredential, options} body and verifies
+// the credential (Data Integrity, vc+jwt or EnvelopedVerifiableCredential);
+// both verify routes answer from it in their own shapes.
+func (s *Server) verifyBody(c *Ctx) (*credentials.Verification, error) {
 	if s.Credentials == nil {
-		return errUnavailable("credential verification is not configured")
+		return nil, errUnavailable("credential verification is not configured")
 	}
 	var req verifyRequest
 	if err := c.Decode(&req); err != nil {
-		return err
+		return nil, err
 	}
 	if len(req.VerifiableCredential) == 0 || string(req.VerifiableCredential) == "null" {
-		return errField("verifiableCredential", "is required")
+		return nil, errField("verifiableCredential", "is required")
 	}
-	v, err := s.Credentials.Verify(c, req.VerifiableCredential, credentials.VerifyOptions{})
+	return s.Credentials.Verify(c, req.VerifiableCredential, credentials.VerifyOptions{})
+}
+
+// credentialsVerify answers every check of a verification, 200 either way.
+func (s *Server) credentialsVerify(c *Ctx) error {
+	v, err := s.verifyBody(c)
 	if err != nil {
 		return err
 	}

@@ -60,11 +60,6 @@ func (s *Server) vcapiIssue(c *Ctx) error {
 	return c.JSON(status, map[string]any{"verifiableCredential": credentialJSON(out.Record, out.Secured)})
 }
 
-type vcapiVerifyRequest struct {
-	VerifiableCredential json.RawMessage `json:"verifiableCredential"`
-	Options              map[string]any  `json:"options,omitempty"`
-}
-
 // vcapiResult is the VC-API verification response: the checks that
 // passed, warnings and errors; 200 when verified, 400 otherwise.
 func vcapiResult(c *Ctx, verified bool, checks []credentials.Check, warnings, errs []string, extra map[string]any) error {
@@ -86,17 +81,7 @@ func vcapiResult(c *Ctx, verified bool, checks []credentials.Check, warnings, er
 }
 
 func (s *Server) vcapiVerify(c *Ctx) error {
-	if s.Credentials == nil {
-		return errUnavailable("credential verification is not configured")
-	}
-	var req vcapiVerifyRequest
-	if err := c.Decode(&req); err != nil {
-		return err
-	}
-	if len(req.VerifiableCredential) == 0 || string(req.VerifiableCredential) == "null" {
-		return errField("verifiableCredential", "is required")
-	}
-	v, err := s.Credentials.Verify(c, req.VerifiableCredential, credentials.VerifyOptions{})
+	v, err := s.verifyBody(c)
 	if err != nil {
 		return err
 	}
