@@ -63,6 +63,10 @@
 //	                         supply key, name, symbol, memo
 //	n/<token><serial 8>     minted NFT (see nft): time, payer, metadata,
 //	                         operator signature
+//	x/<time 8>              transaction log: one entry per transaction the
+//	                         operator paid for (type, fee, memo, entity), keyed
+//	                         by its consensus time; Transactions and Balance
+//	                         read it (see treasury.go)
 //	meta/topics             last entity number assigned (topics and tokens)
 //	meta/operator           operator key: 0 ‖ 32-byte seed, or 1 ‖ sealed seed
 //	meta/clock              last consensus time assigned, Unix nanoseconds
@@ -79,6 +83,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -132,6 +137,14 @@ type Options struct {
 	// FeeTinybars, if positive, is the fee reported for a topic creation
 	// and for each chunk of a message.
 	FeeTinybars int64
+	// Fees, where set, are the fees of each kind of transaction; they
+	// override FeeTinybars.
+	Fees Fees
+	// InitialBalance is the treasury's balance before any fee, in tinybars
+	// (DefaultInitialBalance if 0); Balance subtracts the fees charged.
+	InitialBalance int64
+	// Rate is the exchange rate ExchangeRate answers (DefaultRate if unset).
+	Rate ledger.ExchangeRate
 	// MaxChunks bounds the chunks of one message (DefaultMaxChunks if 0);
 	// a larger message is rejected with ledger.ErrRejected.
 	MaxChunks int
@@ -149,6 +162,10 @@ type Ledger struct {
 	now       func() time.Time
 	log       *slog.Logger
 	fee       int64
+	fees      Fees
+	balance   int64
+	rate      ledger.ExchangeRate
+	spent     atomic.Int64 // fees charged, the sum over the transaction log
 	maxChunks int
 	priv      ed25519.PrivateKey
 	pub       ed25519.PublicKey
@@ -173,7 +190,16 @@ func Open(o Options) (*Ledger, error) {
 		now:       o.Now,
 		log:       o.Logger,
 		fee:       max(o.FeeTinybars, 0),
+		fees:      o.Fees,
+		balance:   o.InitialBalance,
+		rate:      o.Rate,
 		maxChunks: o.MaxChunks,
+	}
+	if l.balance == 0 {
+		l.balance = DefaultInitialBalance
+	}
+	if l.rate == (ledger.ExchangeRate{}) {
+		l.rate = DefaultRate
 	}
 	if l.network == "" {
 		l.network = DefaultNetwork
@@ -230,6 +256,10 @@ func Open(o Options) (*Ledger, error) {
 	}); err != nil {
 		l.closeDB()
 		return nil, fmt.Errorf("local ledger: read clock: %w", err)
+	}
+	if err := l.loadSpent(); err != nil {
+		l.closeDB()
+		return nil, fmt.Errorf("local ledger: read transaction log: %w", err)
 	}
 	return l, nil
 }
@@ -444,13 +474,20 @@ func (l *Ledger) CreateTopic(ctx context.Context, o ledger.TopicOptions) (ledger
 	if len(o.Memo) > 100 {
 		return ledger.Receipt{}, fmt.Errorf("%w: topic memo longer than 100 bytes", ledger.ErrRejected)
 	}
+	memo := ledger.MemoFrom(ctx)
+	if err := ledger.CheckMemo(memo); err != nil {
+		return ledger.Receipt{}, fmt.Errorf("local ledger: create topic: %w", err)
+	}
 	l.createMu.Lock()
 	defer l.createMu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return ledger.Receipt{}, fmt.Errorf("local ledger: create topic: %w", err)
 	}
 	at := l.nextTime(0)
-	var id EntityID
+	var (
+		id  EntityID
+		fee int64
+	)
 	err := l.db.Update(func(txn *badger.Txn) error {
 		num := int64(firstTopicNum)
 		v, err := getValue(txn, keyTopics)
@@ -468,6 +505,9 @@ func (l *Ledger) CreateTopic(ctx context.Context, o ledger.TopicOptions) (ledger
 		if err := txn.Set(topicKey(num), t.encode()); err != nil {
 			return err
 		}
+		if fee, err = l.logTx(txn, at, ledger.TxCreateTopic, memo, id.String()); err != nil {
+			return err
+		}
 		if err := txn.Set(keyTopics, binary.BigEndian.AppendUint64(nil, uint64(num))); err != nil {
 			return err
 		}
@@ -476,12 +516,13 @@ func (l *Ledger) CreateTopic(ctx context.Context, o ledger.TopicOptions) (ledger
 	if err != nil {
 		return ledger.Receipt{}, fmt.Errorf("local ledger: create topic: %w", err)
 	}
+	l.spent.Add(fee)
 	return ledger.Receipt{
 		TopicID:       id.String(),
 		ConsensusTime: nanoTime(at),
 		RunningHash:   make([]byte, hashSize),
 		TransactionID: txID(l.payer, at),
-		FeeTinybars:   l.fee,
+		FeeTinybars:   fee,
 		Chunks:        1,
 	}, nil
 }
@@ -498,6 +539,10 @@ func (l *Ledger) Submit(ctx context.Context, topicID string, msg []byte) (ledger
 	if len(msg) == 0 {
 		return ledger.Receipt{}, fmt.Errorf("%w: empty message", ledger.ErrRejected)
 	}
+	memo := ledger.MemoFrom(ctx)
+	if err := ledger.CheckMemo(memo); err != nil {
+		return ledger.Receipt{}, fmt.Errorf("local ledger: submit: %w", err)
+	}
 	n := (len(msg) + ledger.MaxChunkSize - 1) / ledger.MaxChunkSize
 	if n > l.maxChunks {
 		return ledger.Receipt{}, fmt.Errorf("%w: message of %d bytes needs %d chunks, more than %d", ledger.ErrRejected, len(msg), n, l.maxChunks)
@@ -513,13 +558,17 @@ func (l *Ledger) Submit(ctx context.Context, topicID string, msg []byte) (ledger
 		return ledger.Receipt{}, fmt.Errorf("local ledger: submit: %w", err)
 	}
 
-	var rcpt ledger.Receipt
+	var (
+		rcpt ledger.Receipt
+		fees int64
+	)
 	err = l.db.Update(func(txn *badger.Txn) error {
 		t, err := l.readTopic(txn, id)
 		if err != nil {
 			return err
 		}
 		var initial int64
+		fees = 0
 		for i := range n {
 			part := msg[i*ledger.MaxChunkSize : min((i+1)*ledger.MaxChunkSize, len(msg))]
 			at := l.nextTime(t.LastTime + 1)
@@ -544,6 +593,11 @@ func (l *Ledger) Submit(ctx context.Context, topicID string, msg []byte) (ledger
 			if err := txn.Set(key, rec); err != nil {
 				return err
 			}
+			fee, err := l.logTx(txn, at, ledger.TxSubmitMessage, memo, topicID)
+			if err != nil {
+				return err
+			}
+			fees += fee
 			t.LastSeq, t.LastTime, t.RunningHash = seq, at, c.RunningHash
 		}
 		first := t.LastSeq - uint64(n) + 1
@@ -566,7 +620,7 @@ func (l *Ledger) Submit(ctx context.Context, topicID string, msg []byte) (ledger
 			ConsensusTime: nanoTime(t.LastTime),
 			RunningHash:   t.RunningHash,
 			TransactionID: txID(l.payer, initial),
-			FeeTinybars:   l.fee * int64(n),
+			FeeTinybars:   fees,
 			Chunks:        n,
 		}
 		return nil
@@ -574,6 +628,7 @@ func (l *Ledger) Submit(ctx context.Context, topicID string, msg []byte) (ledger
 	if err != nil {
 		return ledger.Receipt{}, fmt.Errorf("local ledger: submit to %s: %w", topicID, err)
 	}
+	l.spent.Add(fees)
 	return rcpt, nil
 }
 

@@ -183,6 +183,10 @@ func (l *Ledger) CreateNFTCollection(ctx context.Context, o ledger.NFTCollection
 	if err := o.Check(); err != nil {
 		return "", ledger.Receipt{}, fmt.Errorf("local ledger: create token: %w", err)
 	}
+	memo := ledger.MemoFrom(ctx)
+	if err := ledger.CheckMemo(memo); err != nil {
+		return "", ledger.Receipt{}, fmt.Errorf("local ledger: create token: %w", err)
+	}
 	if err := l.begin(ctx); err != nil {
 		return "", ledger.Receipt{}, fmt.Errorf("local ledger: create token: %w", err)
 	}
@@ -193,7 +197,10 @@ func (l *Ledger) CreateNFTCollection(ctx context.Context, o ledger.NFTCollection
 		return "", ledger.Receipt{}, fmt.Errorf("local ledger: create token: %w", err)
 	}
 	at := l.nextTime(0)
-	var id EntityID
+	var (
+		id  EntityID
+		fee int64
+	)
 	err := l.db.Update(func(txn *badger.Txn) error {
 		num := int64(firstTopicNum)
 		v, err := getValue(txn, keyTopics)
@@ -211,6 +218,9 @@ func (l *Ledger) CreateNFTCollection(ctx context.Context, o ledger.NFTCollection
 		if err := txn.Set(collectionKey(num), c.encode()); err != nil {
 			return err
 		}
+		if fee, err = l.logTx(txn, at, ledger.TxTokenCreate, memo, id.String()); err != nil {
+			return err
+		}
 		if err := txn.Set(keyTopics, binary.BigEndian.AppendUint64(nil, uint64(num))); err != nil {
 			return err
 		}
@@ -219,10 +229,11 @@ func (l *Ledger) CreateNFTCollection(ctx context.Context, o ledger.NFTCollection
 	if err != nil {
 		return "", ledger.Receipt{}, fmt.Errorf("local ledger: create token: %w", err)
 	}
+	l.spent.Add(fee)
 	return id.String(), ledger.Receipt{
 		ConsensusTime: nanoTime(at),
 		TransactionID: txID(l.payer, at),
-		FeeTinybars:   l.fee,
+		FeeTinybars:   fee,
 		Chunks:        1,
 	}, nil
 }
@@ -231,6 +242,10 @@ func (l *Ledger) CreateNFTCollection(ctx context.Context, o ledger.NFTCollection
 // treasury, in one durable transaction.
 func (l *Ledger) MintNFT(ctx context.Context, tokenID string, metadata []byte) (int64, ledger.Receipt, error) {
 	if err := ledger.CheckNFTMetadata(metadata); err != nil {
+		return 0, ledger.Receipt{}, fmt.Errorf("local ledger: mint: %w", err)
+	}
+	memo := ledger.MemoFrom(ctx)
+	if err := ledger.CheckMemo(memo); err != nil {
 		return 0, ledger.Receipt{}, fmt.Errorf("local ledger: mint: %w", err)
 	}
 	if err := l.begin(ctx); err != nil {
@@ -268,6 +283,10 @@ func (l *Ledger) MintNFT(ctx context.Context, tokenID string, metadata []byte) (
 		if err := txn.Set(key, rec); err != nil {
 			return err
 		}
+		fee, err := l.logTx(txn, at, ledger.TxTokenMint, memo, tokenID)
+		if err != nil {
+			return err
+		}
 		c.LastSerial, c.LastMint = serial, at
 		if err := txn.Set(collectionKey(id.Num), c.encode()); err != nil {
 			return err
@@ -281,7 +300,7 @@ func (l *Ledger) MintNFT(ctx context.Context, tokenID string, metadata []byte) (
 		rcpt = ledger.Receipt{
 			ConsensusTime: nanoTime(at),
 			TransactionID: txID(l.payer, at),
-			FeeTinybars:   l.fee,
+			FeeTinybars:   fee,
 			Chunks:        1,
 		}
 		return nil
@@ -289,6 +308,7 @@ func (l *Ledger) MintNFT(ctx context.Context, tokenID string, metadata []byte) (
 	if err != nil {
 		return 0, ledger.Receipt{}, fmt.Errorf("local ledger: mint %s: %w", tokenID, err)
 	}
+	l.spent.Add(rcpt.FeeTinybars)
 	return serial, rcpt, nil
 }
 
