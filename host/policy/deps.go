@@ -69,6 +69,8 @@ type deps struct {
 
 // analyseDeps collects every reference to input in the compiled non-test
 // modules of c (rules and functions) and derives the cache key from them.
+var treasuryPackage = ast.MustParseRef("data.gatewayd.treasury")
+
 func analyseDeps(c *ast.Compiler) deps {
 	var (
 		paths   = map[string][]string{}
@@ -118,6 +120,11 @@ func analyseDeps(c *ast.Compiler) deps {
 	}
 	sort.Strings(names)
 	for _, name := range names {
+		// The sponsorship policy has an input of its own (SponsorInput)
+		// and its own cache; it is not part of the request decision.
+		if c.Modules[name].Package.Path.HasPrefix(treasuryPackage) {
+			continue
+		}
 		visit(c.Modules[name])
 	}
 

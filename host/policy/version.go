@@ -75,6 +75,10 @@ type version struct {
 	sel      *selection
 	loadedAt time.Time
 	tests    int
+	// sponsor is the prepared sponsorship decision (nil if the policy has
+	// none) and sponsorCache its recent answers.
+	sponsor      *rego.PreparedEvalQuery
+	sponsorCache sponsorCache
 }
 
 // loadError is why a policy version was rejected.
@@ -223,7 +227,12 @@ func buildVersion(ctx context.Context, src *source) (*version, error) {
 	if err != nil {
 		return nil, &loadError{result: resultCompileError, err: fmt.Errorf("prepare: %w", err)}
 	}
+	sponsor, err := prepareSponsor(ctx, c)
+	if err != nil {
+		return nil, &loadError{result: resultCompileError, err: err}
+	}
 	return &version{
+		sponsor:   sponsor,
 		revision:  src.revision,
 		query:     pq,
 		collected: collected,
