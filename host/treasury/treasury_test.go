@@ -29,7 +29,6 @@ type fixture struct {
 	key      []byte
 	st       *badgerstore.Store
 	l        *local.Ledger
-	pol      *policy.Engine
 	s        *Service
 	opts     Options
 	fees     local.Fees
