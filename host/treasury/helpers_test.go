@@ -8,4 +8,6 @@ import (
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
 
-func ledgerRate(h, c int64) ledger.ExchangeRate { return ledger.ExchangeRate{HbarEquiv: h, CentEquiv: c} }
+func ledgerRate(h, c int64) ledger.ExchangeRate {
+	return ledger.ExchangeRate{HbarEquiv: h, CentEquiv: c}
+}
