@@ -214,20 +214,19 @@ func (l *Ledger) Close() error {
 	return l.closeErr
 }
 
-// ExchangeRate returns the network's current exchange rate in US cents per
-// hbar, from the mirror's /network/exchangerate.
-func (l *Ledger) ExchangeRate(ctx context.Context) (float64, error) {
-	return l.mirror.exchangeRate(ctx)
-}
-
 // CreateTopic creates a topic with the operator key as admin and submit key;
 // the operator pays. The fee comes from the transaction record.
 func (l *Ledger) CreateTopic(ctx context.Context, o ledger.TopicOptions) (ledger.Receipt, error) {
 	if len(o.Memo) > 100 {
 		return ledger.Receipt{}, fmt.Errorf("%w: memo is %d bytes, at most 100", ledger.ErrRejected, len(o.Memo))
 	}
+	memo, err := txMemo(ctx)
+	if err != nil {
+		return ledger.Receipt{}, fmt.Errorf("hedera: create topic: %w", err)
+	}
 	rec, err := runSDK(ctx, func() (hiero.TransactionRecord, error) {
 		tx := hiero.NewTopicCreateTransaction().
+			SetTransactionMemo(memo).
 			SetTopicMemo(o.Memo).
 			SetAdminKey(l.pub).
 			SetSubmitKey(l.pub).
@@ -283,9 +282,18 @@ func (l *Ledger) Submit(ctx context.Context, topicID string, msg []byte) (ledger
 	if chunks > l.maxChunks {
 		return ledger.Receipt{}, fmt.Errorf("%w: message of %d bytes needs %d chunks, at most %d", ledger.ErrRejected, len(msg), chunks, l.maxChunks)
 	}
+	memo, err := txMemo(ctx)
+	if err != nil {
+		return ledger.Receipt{}, fmt.Errorf("hedera: submit: %w", err)
+	}
 	topicID = tid.String()
 	r, err := runSDK(ctx, func() (ledger.Receipt, error) {
+		// The SDK builds one body, memo included, and changes only the
+		// message, chunk info and transaction ID per chunk
+		// (TopicMessageSubmitTransaction.FreezeWith), so every chunk
+		// carries the memo.
 		tx := hiero.NewTopicMessageSubmitTransaction().
+			SetTransactionMemo(memo).
 			SetTopicID(tid).
 			SetMessage(msg).
 			SetChunkSize(ledger.MaxChunkSize).

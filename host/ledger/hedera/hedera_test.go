@@ -436,8 +436,8 @@ func TestExchangeRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != 12.5 {
-		t.Errorf("ExchangeRate = %v, want 12.5", got)
+	if got.HbarEquiv != 30000 || got.CentEquiv != 375000 || got.Expiration.IsZero() {
+		t.Errorf("ExchangeRate = %+v, want 30000 HBAR = 375000 cents (12.5 cents/HBAR) with an expiration", got)
 	}
 }
 

@@ -75,6 +75,11 @@ func (m *mirrorClient) resolve(ref string) (string, error) {
 
 // get fetches a JSON document, retrying 429, 5xx and transport errors.
 func (m *mirrorClient) get(ctx context.Context, ref string, v any) error {
+	return m.getLimit(ctx, ref, maxMirrorBody, v)
+}
+
+// getLimit is get with a bound of limit bytes on the response body.
+func (m *mirrorClient) getLimit(ctx context.Context, ref string, limit int, v any) error {
 	target, err := m.resolve(ref)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ledger.ErrUnavailable, err)
@@ -105,7 +110,7 @@ func (m *mirrorClient) get(ctx context.Context, ref string, v any) error {
 			last = err
 			continue
 		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxMirrorBody+1))
+		body, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 		_ = resp.Body.Close()
 		switch {
 		case err != nil:
@@ -118,8 +123,8 @@ func (m *mirrorClient) get(ctx context.Context, ref string, v any) error {
 			continue
 		case resp.StatusCode != http.StatusOK:
 			return fmt.Errorf("%w: mirror: %s: %s", ledger.ErrRejected, resp.Status, bytes.TrimSpace(body[:min(len(body), 512)]))
-		case len(body) > maxMirrorBody:
-			return fmt.Errorf("%w: mirror: response over %d bytes", ledger.ErrUnavailable, maxMirrorBody)
+		case len(body) > limit:
+			return fmt.Errorf("%w: mirror: response over %d bytes", ledger.ErrUnavailable, limit)
 		}
 		if err := json.Unmarshal(body, v); err != nil {
 			return fmt.Errorf("%w: mirror: decode: %w", ledger.ErrUnavailable, err)
@@ -127,28 +132,6 @@ func (m *mirrorClient) get(ctx context.Context, ref string, v any) error {
 		return nil
 	}
 	return fmt.Errorf("%w: mirror: %w", ledger.ErrUnavailable, last)
-}
-
-type exchangeRateDoc struct {
-	CurrentRate struct {
-		CentEquivalent int64 `json:"cent_equivalent"`
-		HbarEquivalent int64 `json:"hbar_equivalent"`
-	} `json:"current_rate"`
-}
-
-func (m *mirrorClient) exchangeRate(ctx context.Context) (float64, error) {
-	var doc exchangeRateDoc
-	if err := m.get(ctx, "/network/exchangerate", &doc); err != nil {
-		if errors.Is(err, errMirrorNotFound) {
-			return 0, fmt.Errorf("%w: mirror: no exchange rate", ledger.ErrUnavailable)
-		}
-		return 0, fmt.Errorf("hedera: exchange rate: %w", err)
-	}
-	r := doc.CurrentRate
-	if r.HbarEquivalent <= 0 || r.CentEquivalent <= 0 {
-		return 0, fmt.Errorf("%w: mirror: bad exchange rate %d/%d", ledger.ErrUnavailable, r.CentEquivalent, r.HbarEquivalent)
-	}
-	return float64(r.CentEquivalent) / float64(r.HbarEquivalent), nil
 }
 
 // mirrorPage is one page of GET /topics/{id}/messages.

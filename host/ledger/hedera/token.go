@@ -23,8 +23,13 @@ func (l *Ledger) CreateNFTCollection(ctx context.Context, o ledger.NFTCollection
 	if err := o.Check(); err != nil {
 		return "", ledger.Receipt{}, fmt.Errorf("hedera: create token: %w", err)
 	}
+	memo, err := txMemo(ctx)
+	if err != nil {
+		return "", ledger.Receipt{}, fmt.Errorf("hedera: create token: %w", err)
+	}
 	rec, err := runSDK(ctx, func() (hiero.TransactionRecord, error) {
 		tx := hiero.NewTokenCreateTransaction().
+			SetTransactionMemo(memo).
 			SetTokenName(o.Name).
 			SetTokenSymbol(o.Symbol).
 			SetTokenMemo(o.Memo).
@@ -74,9 +79,14 @@ func (l *Ledger) MintNFT(ctx context.Context, tokenID string, metadata []byte) (
 	if err := ledger.CheckNFTMetadata(metadata); err != nil {
 		return 0, ledger.Receipt{}, fmt.Errorf("hedera: mint: %w", err)
 	}
+	memo, err := txMemo(ctx)
+	if err != nil {
+		return 0, ledger.Receipt{}, fmt.Errorf("hedera: mint: %w", err)
+	}
 	tokenID = tid.String()
 	rec, err := runSDK(ctx, func() (hiero.TransactionRecord, error) {
 		tx := hiero.NewTokenMintTransaction().
+			SetTransactionMemo(memo).
 			SetTokenID(tid).
 			SetMetadata(metadata).
 			SetMinBackoff(l.backoff).

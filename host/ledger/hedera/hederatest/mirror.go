@@ -19,6 +19,18 @@ import (
 //     order asc|desc; timestamp with gt:/gte:/lt:/lte:/eq:; links.next is
 //     a path, or null on the last page)
 //   - exchange rate: https://docs.hedera.com/api-reference/network/get-the-network-exchange-rate-to-estimate-costs
+//   - transactions: https://docs.hedera.com/api-reference/transactions/list-transactions
+//     (GET /api/v1/transactions: account.id, limit 1..100 default 25,
+//     order, timestamp, result success|fail, transactiontype; rows with
+//     charged_tx_fee, consensus_timestamp, entity_id, memo_base64, name,
+//     nonce, result, scheduled, transaction_id "0.0.2-<s>-<nnnnnnnnn>",
+//     transfers, valid_start_timestamp …; links.next)
+//   - account: https://docs.hedera.com/api-reference/accounts/get-account-by-alias-id-or-evm-address
+//     (GET /api/v1/accounts/{id}: account, balance {balance, timestamp,
+//     tokens}, …; 404 for an unknown account)
+//   - balances: https://docs.hedera.com/api-reference/balances/list-account-balances
+//     (GET /api/v1/balances?account.id=: {timestamp, balances [{account,
+//     balance, tokens}], links})
 //   - NFT info: https://docs.hedera.com/api-reference/tokens/get-nft-info
 //     (GET /api/v1/tokens/{tokenId}/nfts/{serialNumber}: account_id,
 //     created_timestamp, delegating_spender, deleted, metadata (base64),
@@ -69,7 +81,39 @@ func (n *Network) mirrorHandler() http.Handler {
 	mux.HandleFunc("GET /api/v1/topics/{id}/messages", n.serveTopicMessages)
 	mux.HandleFunc("GET /api/v1/network/exchangerate", n.serveExchangeRate)
 	mux.HandleFunc("GET /api/v1/tokens/{id}/nfts/{serial}", n.serveNFT)
-	return mux
+	mux.HandleFunc("GET /api/v1/transactions", n.serveTransactions)
+	mux.HandleFunc("GET /api/v1/accounts/{id}", n.serveAccount)
+	mux.HandleFunc("GET /api/v1/balances", n.serveBalances)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.mu.Lock()
+		o, ok := n.overrides[r.URL.Path]
+		n.mu.Unlock()
+		if ok {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(o.status)
+			_, _ = w.Write([]byte(o.body))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+type mirrorOverride struct {
+	status int
+	body   string
+}
+
+// OverrideMirror makes the mirror answer every request for path (for
+// example "/api/v1/network/exchangerate") with status and body, to model
+// an outage (503) or a nonsense answer. A status of 0 removes the override.
+func (n *Network) OverrideMirror(path string, status int, body string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if status == 0 {
+		delete(n.overrides, path)
+		return
+	}
+	n.overrides[path] = mirrorOverride{status, body}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -228,8 +272,11 @@ func (n *Network) serveTopicMessages(w http.ResponseWriter, r *http.Request) {
 func (n *Network) serveExchangeRate(w http.ResponseWriter, _ *http.Request) {
 	const hbarEq = 30000
 	now := n.cfg.Now()
+	n.mu.Lock()
+	cents := n.centsPerHbar
+	n.mu.Unlock()
 	rate := mirrorRate{
-		CentEquivalent: int64(math.Round(n.cfg.CentsPerHbar * hbarEq)),
+		CentEquivalent: int64(math.Round(cents * hbarEq)),
 		HbarEquivalent: hbarEq,
 		ExpirationTime: now.Truncate(time.Hour).Add(time.Hour).Unix(),
 	}

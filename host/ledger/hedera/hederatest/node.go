@@ -31,8 +31,15 @@
 //     reported at precheck (the real network reports some, such as
 //     INVALID_TOKEN_ID, in the receipt instead). Fees: TokenCreate $1.00,
 //     TokenMint $0.02 per NFT.
+//   - Transaction memos: MEMO_TOO_LONG above 100 bytes and
+//     INVALID_ZERO_BYTE_IN_STRING for a zero byte, at precheck. Every
+//     accepted transaction is recorded with its memo, fee and payer
+//     (Paid), and the mirror serves them (GET /api/v1/transactions), the
+//     payer's balance (GET /api/v1/accounts/{id}, GET /api/v1/balances)
+//     and the exchange rate (see mirror.go).
 //   - Knobs: InjectPrecheck (e.g. BUSY for the next n transactions),
-//     SetDelay (every RPC waits), SetMirrorLag, SetBalance.
+//     SetDelay (every RPC waits), SetMirrorLag, SetBalance, SetCentsPerHbar,
+//     OverrideMirror (a canned answer, e.g. a 503 or nonsense, for a path).
 package hederatest
 
 import (
@@ -45,6 +52,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,6 +69,10 @@ const (
 	SubmitMessageCents = 0.08 // $0.0008 per chunk
 )
 
+// DefaultBalance is the payer's starting balance when Config.Balance is
+// zero: 10,000 HBAR.
+const DefaultBalance int64 = 10_000 * 100_000_000
+
 // Config configures a Network.
 type Config struct {
 	// OperatorID is the only payer account the node knows, e.g. "0.0.2".
@@ -73,7 +85,8 @@ type Config struct {
 	// mirror; default 12.
 	CentsPerHbar float64
 	// Balance, when positive, is the payer's balance in tinybars; fees are
-	// charged against it. Zero means unlimited.
+	// charged against it. Zero means unlimited: the balance then starts at
+	// DefaultBalance, falls by every fee and may go negative.
 	Balance int64
 	// MirrorLag delays visibility on the mirror after consensus.
 	MirrorLag time.Duration
@@ -107,6 +120,26 @@ type Network struct {
 	mirrorLag     time.Duration
 	lastConsensus time.Time
 	txCount       int
+	centsPerHbar  float64
+	paid          []Paid
+	overrides     map[string]mirrorOverride
+}
+
+// Paid is one transaction the node accepted and charged, as it processed it.
+type Paid struct {
+	ID            string // SDK form, "0.0.2@1234567890.000000321"
+	MirrorID      string // mirror form, "0.0.2-1234567890-000000321"
+	Type          string // mirror name: CONSENSUSCREATETOPIC, CONSENSUSSUBMITMESSAGE, TOKENCREATION, TOKENMINT
+	Payer         string
+	Memo          string
+	Entity        string // topic or token acted on
+	FeeTinybars   int64
+	MaxFee        uint64
+	ValidStart    time.Time
+	Consensus     time.Time
+	Nonce         int32
+	Scheduled     bool
+	NodeAccountID string
 }
 
 type topic struct {
@@ -163,6 +196,11 @@ func Start(cfg Config) (*Network, error) {
 		balance:       cfg.Balance,
 		limitBalance:  cfg.Balance > 0,
 		mirrorLag:     cfg.MirrorLag,
+		centsPerHbar:  cfg.CentsPerHbar,
+		overrides:     map[string]mirrorOverride{},
+	}
+	if n.balance <= 0 {
+		n.balance = DefaultBalance
 	}
 
 	gl, err := net.Listen("tcp", "127.0.0.1:0")
@@ -231,8 +269,8 @@ func (n *Network) SetBalance(tinybars int64) {
 	n.mu.Unlock()
 }
 
-// Balance returns the payer's remaining balance in tinybars (meaningful
-// only when a balance is enforced).
+// Balance returns the payer's balance in tinybars: the starting balance
+// (Config.Balance, SetBalance or DefaultBalance) less every fee charged since.
 func (n *Network) Balance() int64 {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -247,9 +285,30 @@ func (n *Network) Transactions() int {
 	return n.txCount
 }
 
-// FeeTinybars converts a fee in US cents to tinybars at the configured rate.
+// FeeTinybars converts a fee in US cents to tinybars at the current rate.
 func (n *Network) FeeTinybars(cents float64) int64 {
-	return int64(math.Round(cents / n.cfg.CentsPerHbar * 1e8))
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.feeTinybars(cents)
+}
+
+func (n *Network) feeTinybars(cents float64) int64 {
+	return int64(math.Round(cents / n.centsPerHbar * 1e8))
+}
+
+// SetCentsPerHbar changes the exchange rate, for the fees of later
+// transactions and for the mirror's /network/exchangerate.
+func (n *Network) SetCentsPerHbar(c float64) {
+	n.mu.Lock()
+	n.centsPerHbar = c
+	n.mu.Unlock()
+}
+
+// Paid returns every transaction the node accepted, in consensus order.
+func (n *Network) Paid() []Paid {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]Paid(nil), n.paid...)
 }
 
 // MessageCount returns how many chunks a topic holds (0 for unknown topics).
@@ -329,6 +388,12 @@ func (n *Network) handle(ctx context.Context, tx *services.Transaction, kind str
 	if _, dup := n.txs[key]; dup {
 		return precheck(services.ResponseCodeEnum_DUPLICATE_TRANSACTION), nil
 	}
+	if len(body.GetMemo()) > 100 {
+		return precheck(services.ResponseCodeEnum_MEMO_TOO_LONG), nil
+	}
+	if strings.IndexByte(body.GetMemo(), 0) >= 0 {
+		return precheck(services.ResponseCodeEnum_INVALID_ZERO_BYTE_IN_STRING), nil
+	}
 
 	var fee int64
 	var submit *services.ConsensusSubmitMessageTransactionBody
@@ -346,7 +411,7 @@ func (n *Network) handle(ctx context.Context, tx *services.Transaction, kind str
 		if code := n.checkTokenCreate(tokenCreate, signed); code != services.ResponseCodeEnum_OK {
 			return precheck(code), nil
 		}
-		fee = n.FeeTinybars(TokenCreateCents)
+		fee = n.feeTinybars(TokenCreateCents)
 	case "tokenMint":
 		tokenMint = body.GetTokenMint()
 		if tokenMint == nil {
@@ -356,7 +421,7 @@ func (n *Network) handle(ctx context.Context, tx *services.Transaction, kind str
 		if tok, code = n.checkTokenMint(tokenMint, signed); code != services.ResponseCodeEnum_OK {
 			return precheck(code), nil
 		}
-		fee = n.FeeTinybars(TokenMintNFTCents) * int64(len(tokenMint.GetMetadata()))
+		fee = n.feeTinybars(TokenMintNFTCents) * int64(len(tokenMint.GetMetadata()))
 	case "create":
 		create = body.GetConsensusCreateTopic()
 		if create == nil {
@@ -365,7 +430,7 @@ func (n *Network) handle(ctx context.Context, tx *services.Transaction, kind str
 		if len(create.GetMemo()) > 100 {
 			return precheck(services.ResponseCodeEnum_MEMO_TOO_LONG), nil
 		}
-		fee = n.FeeTinybars(CreateTopicCents)
+		fee = n.feeTinybars(CreateTopicCents)
 	case "submit":
 		submit = body.GetConsensusSubmitMessage()
 		if submit == nil {
@@ -381,17 +446,15 @@ func (n *Network) handle(ctx context.Context, tx *services.Transaction, kind str
 		if len(submit.GetMessage()) > 1024 {
 			return precheck(services.ResponseCodeEnum_MESSAGE_SIZE_TOO_LARGE), nil
 		}
-		fee = n.FeeTinybars(SubmitMessageCents)
+		fee = n.feeTinybars(SubmitMessageCents)
 	}
 	if uint64(fee) > body.GetTransactionFee() {
 		return precheck(services.ResponseCodeEnum_INSUFFICIENT_TX_FEE), nil
 	}
-	if n.limitBalance {
-		if n.balance < fee {
-			return precheck(services.ResponseCodeEnum_INSUFFICIENT_PAYER_BALANCE), nil
-		}
-		n.balance -= fee
+	if n.limitBalance && n.balance < fee {
+		return precheck(services.ResponseCodeEnum_INSUFFICIENT_PAYER_BALANCE), nil
 	}
+	n.balance -= fee
 
 	now := n.cfg.Now().UTC()
 	if !now.After(n.lastConsensus) {
@@ -399,17 +462,22 @@ func (n *Network) handle(ctx context.Context, tx *services.Transaction, kind str
 	}
 	n.lastConsensus = now
 	receipt := &services.TransactionReceipt{Status: services.ResponseCodeEnum_SUCCESS}
+	var typ, entity string
 	switch {
 	case tokenCreate != nil:
 		receipt.TokenID = n.createToken(tokenCreate, now)
+		typ, entity = "TOKENCREATION", tokenString(receipt.TokenID)
 	case tokenMint != nil:
 		receipt.SerialNumbers, receipt.NewTotalSupply = tok.mint(tokenMint.GetMetadata(), now)
+		typ, entity = "TOKENMINT", tokenString(tok.id)
 	case create != nil:
 		n.nextEntity++
 		tid := &services.TopicID{TopicNum: n.nextEntity}
 		n.topics[topicString(tid)] = &topic{id: tid, memo: create.GetMemo(), created: now, runningHash: make([]byte, 48)}
 		receipt.TopicID = tid
+		typ, entity = "CONSENSUSCREATETOPIC", topicString(tid)
 	case submit != nil:
+		typ, entity = "CONSENSUSSUBMITMESSAGE", topicString(t.id)
 		seq := uint64(len(t.msgs)) + 1
 		t.runningHash = runningHash(t.runningHash, txid.GetAccountID(), t.id, now, seq, submit.GetMessage())
 		t.msgs = append(t.msgs, &storedMessage{
@@ -431,6 +499,22 @@ func (n *Network) handle(ctx context.Context, tx *services.Transaction, kind str
 		Memo:               body.GetMemo(),
 		TransactionFee:     uint64(fee),
 	}
+	vs := txid.GetTransactionValidStart()
+	n.paid = append(n.paid, Paid{
+		ID:            fmt.Sprintf("%s@%d.%09d", accountString(txid.GetAccountID()), vs.GetSeconds(), vs.GetNanos()),
+		MirrorID:      mirrorTxID(txid),
+		Type:          typ,
+		Payer:         accountString(txid.GetAccountID()),
+		Memo:          body.GetMemo(),
+		Entity:        entity,
+		FeeTinybars:   fee,
+		MaxFee:        body.GetTransactionFee(),
+		ValidStart:    time.Unix(vs.GetSeconds(), int64(vs.GetNanos())).UTC(),
+		Consensus:     now,
+		Nonce:         txid.GetNonce(),
+		Scheduled:     txid.GetScheduled(),
+		NodeAccountID: accountString(body.GetNodeAccountID()),
+	})
 	return precheck(services.ResponseCodeEnum_OK), nil
 }
 
