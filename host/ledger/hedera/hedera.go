@@ -85,6 +85,9 @@ type Ledger struct {
 	backoff   time.Duration
 	maxChunks int
 	local     *localLog
+	// txPageSize is the page size Transactions asks the mirror for
+	// (mirrorPageSize; tests lower it to exercise links.next).
+	txPageSize int
 
 	closeOnce sync.Once
 	closeErr  error
@@ -183,6 +186,8 @@ func Open(ctx context.Context, o Options) (*Ledger, error) {
 		backoff:   o.Backoff,
 		maxChunks: o.MaxChunks,
 		local:     newLocalLog(localLogTopics, localLogPerTopic, localLogTTL),
+
+		txPageSize: mirrorPageSize,
 	}, nil
 }
 

@@ -323,7 +323,7 @@ func (l *Ledger) Transactions(ctx context.Context, after time.Time, limit int) (
 	payer := l.operator.String()
 	q := url.Values{}
 	q.Set("account.id", payer)
-	q.Set("limit", strconv.Itoa(min(limit, mirrorPageSize)))
+	q.Set("limit", strconv.Itoa(min(limit, l.txPageSize)))
 	q.Set("order", "asc")
 	q.Set("result", "success")
 	if !after.IsZero() {
