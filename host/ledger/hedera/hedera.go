@@ -6,6 +6,12 @@
 // merged with an in-memory log of this process's own recent writes so that
 // a read right after a write sees it even while the mirror lags.
 //
+// Every write carries the transaction memo set with ledger.WithMemo (on
+// every chunk of a chunked message). The backend is a ledger.Treasury: the
+// operator account's balance, the network exchange rate and the
+// transactions the operator paid for, all read from the mirror node (see
+// treasury.go).
+//
 // Fees: Receipt.FeeTinybars is the sum of the transactionFee fields of the
 // records (getTxRecordByTxID) of the transactions a write took. On the real
 // network each record query is itself a paid query (the SDK pays it from

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -29,7 +30,9 @@ import (
 //   - ExchangeRate: GET /api/v1/network/exchangerate
 //     (https://docs.hedera.com/api-reference/network/get-the-network-exchange-rate-to-estimate-costs)
 //     → {"current_rate": {"cent_equivalent", "expiration_time" (seconds),
-//     "hbar_equivalent"}, "next_rate": {…}, "timestamp"}.
+//     "hbar_equivalent"}, "next_rate": {…}, "timestamp"}; the terms are the
+//     int32 fields of the network's ExchangeRate message
+//     (services/exchange_rate.proto).
 //   - Transactions: GET /api/v1/transactions?account.id=…&timestamp=gt:…
 //     &order=asc&limit=…&result=success
 //     (https://docs.hedera.com/api-reference/transactions/list-transactions)
@@ -144,6 +147,10 @@ func parseExchangeRate(data []byte) (ledger.ExchangeRate, error) {
 	r := ledger.ExchangeRate{HbarEquiv: *c.HbarEquivalent, CentEquiv: *c.CentEquivalent}
 	if err := r.Check(); err != nil {
 		return ledger.ExchangeRate{}, err
+	}
+	if r.HbarEquiv > math.MaxInt32 || r.CentEquiv > math.MaxInt32 {
+		// The network's ExchangeRate terms are int32.
+		return ledger.ExchangeRate{}, fmt.Errorf("%w: %d HBAR = %d cents is out of the network's int32 range", ledger.ErrBadRate, r.HbarEquiv, r.CentEquiv)
 	}
 	if c.ExpirationTime < 0 {
 		return ledger.ExchangeRate{}, fmt.Errorf("%w: expiration_time %d", ledger.ErrBadRate, c.ExpirationTime)

@@ -201,6 +201,7 @@ func TestTreasuryExchangeRate(t *testing.T) {
 		`{"current_rate":{"cent_equivalent":-5,"expiration_time":1,"hbar_equivalent":30000}}`,
 		`{"current_rate":{"cent_equivalent":5,"expiration_time":-1,"hbar_equivalent":30000}}`,
 		`{"current_rate":{"hbar_equivalent":30000}}`,
+		`{"current_rate":{"cent_equivalent":4294967296,"expiration_time":1,"hbar_equivalent":1}}`,
 		`{"next_rate":{"cent_equivalent":5,"hbar_equivalent":1}}`,
 		`{"current_rate":null}`,
 		`{}`,

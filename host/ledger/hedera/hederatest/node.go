@@ -18,10 +18,12 @@
 //     consensus time, sequence number, SHA-384 of the message); it has not been
 //     checked against hashes produced by the real network.
 //   - Fees: ConsensusCreateTopic $0.01 and ConsensusSubmitMessage $0.0008 per
-//     chunk, converted to tinybars at Config.CentsPerHbar; they appear in the
-//     record (transactionFee) and are charged against Config.Balance when
-//     that is set (INSUFFICIENT_PAYER_BALANCE at precheck when it runs out).
-//     Record queries cost 0 here.
+//     chunk, converted to tinybars at Config.CentsPerHbar (or the rate set
+//     with SetCentsPerHbar); they appear in the record (transactionFee) and
+//     are deducted from the payer's balance (INSUFFICIENT_PAYER_BALANCE at
+//     precheck when an enforced Config.Balance runs out). Record queries
+//     cost 0 here, and nothing is charged for a transaction refused at
+//     precheck (every refusal here is at precheck).
 //   - Precheck INVALID_TOPIC_ID for unknown topics, MESSAGE_SIZE_TOO_LARGE
 //     for chunks over 1024 bytes, DUPLICATE_TRANSACTION for a reused ID.
 //   - Tokens (see token.go): createToken accepts NON_FUNGIBLE_UNIQUE tokens
