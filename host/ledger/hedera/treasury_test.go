@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,6 +173,31 @@ func TestBalanceFallsByReceiptFees(t *testing.T) {
 		if b, err := l.Balance(t.Context()); !errors.Is(err, ledger.ErrUnavailable) {
 			t.Errorf("mirror answering %d %s: Balance = %d, %v; want ErrUnavailable", status, body, b, err)
 		}
+	}
+}
+
+// With a lagging mirror, the balance and the transaction list show a write
+// only once the mirror has it, together.
+func TestTreasuryLaggingMirror(t *testing.T) {
+	now := time.Now()
+	var clock atomic.Int64
+	clock.Store(now.UnixNano())
+	f := newFixture(t, hederatest.Config{MirrorLag: time.Minute, Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	l := f.open(t)
+	r, err := l.CreateTopic(ledger.WithMemo(t.Context(), "spend:lag"), ledger.TopicOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := l.Balance(t.Context())
+	txs, err2 := l.Transactions(t.Context(), time.Time{}, 0)
+	if err != nil || err2 != nil || b != hederatest.DefaultBalance || len(txs) != 0 {
+		t.Errorf("before the mirror caught up: balance %d, %v; %d transactions, %v", b, err, len(txs), err2)
+	}
+	clock.Add(int64(2 * time.Minute))
+	b, err = l.Balance(t.Context())
+	txs, err2 = l.Transactions(t.Context(), time.Time{}, 0)
+	if err != nil || err2 != nil || b != hederatest.DefaultBalance-r.FeeTinybars || len(txs) != 1 || txs[0].ID != r.TransactionID {
+		t.Errorf("after: balance %d, %v; transactions %+v, %v", b, err, txs, err2)
 	}
 }
 

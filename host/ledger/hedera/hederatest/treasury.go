@@ -186,8 +186,21 @@ type mirrorAccountBalance struct {
 	Tokens    []any  `json:"tokens"`
 }
 
+// mirrorBalance is the payer's balance as the mirror has ingested it at
+// now: fees of transactions not yet visible (SetMirrorLag) are not taken
+// off yet.
+func (n *Network) mirrorBalance(now time.Time) int64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	b := n.balance
+	for i := len(n.paid) - 1; i >= 0 && n.paid[i].Consensus.Add(n.mirrorLag).After(now); i-- {
+		b += n.paid[i].FeeTinybars
+	}
+	return b
+}
+
 // serveAccount answers GET /api/v1/accounts/{id} for the operator only,
-// with its current balance (the fields Balance reads, and a few more).
+// with its balance (the fields Balance reads, and a few more).
 func (n *Network) serveAccount(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if id != n.operator.String() {
@@ -197,7 +210,7 @@ func (n *Network) serveAccount(w http.ResponseWriter, r *http.Request) {
 	now := n.cfg.Now()
 	writeJSON(w, http.StatusOK, map[string]any{
 		"account":           id,
-		"balance":           mirrorAccountBalance{Balance: n.Balance(), Timestamp: formatTimestamp(now), Tokens: []any{}},
+		"balance":           mirrorAccountBalance{Balance: n.mirrorBalance(now), Timestamp: formatTimestamp(now), Tokens: []any{}},
 		"deleted":           false,
 		"memo":              "",
 		"created_timestamp": formatTimestamp(time.Unix(0, 0)),
@@ -216,7 +229,7 @@ func (n *Network) serveBalances(w http.ResponseWriter, r *http.Request) {
 	}
 	rows := []row{}
 	if id == n.operator.String() {
-		rows = append(rows, row{Account: id, Balance: n.Balance(), Tokens: []any{}})
+		rows = append(rows, row{Account: id, Balance: n.mirrorBalance(n.cfg.Now()), Tokens: []any{}})
 	} else if id == "" {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("Invalid parameter: %s", "account.id"))
 		return
