@@ -115,6 +115,18 @@ routes := {
 	"badges.png": {"access": "public", "class": "api"},
 	"badges.svg": {"access": "public", "class": "api"},
 	"backpack.export": {"access": "authenticated", "class": "api"},
+	# Treasury, usage and billing: treasury-wide figures and manual
+	# sponsorship for admins; a user's usage for the user; an enterprise's
+	# usage and invoices for it (handler checks ownership); the payment
+	# provider's webhook authenticates by its HMAC signature.
+	"treasury.stats": {"access": "admin", "class": "api"},
+	"treasury.sponsor": {"access": "admin", "class": "api"},
+	"analytics.usage": {"access": "self_or_admin", "class": "api"},
+	"enterprises.usage": {"access": "enterprise_read", "class": "api"},
+	"enterprises.invoices": {"access": "enterprise_read", "class": "api"},
+	"admin.billing.margins": {"access": "admin", "class": "api"},
+	"admin.treasury.reconcile": {"access": "admin", "class": "api"},
+	"billing.webhook": {"access": "public", "class": "api"},
 }
 
 default allow := false

@@ -81,6 +81,7 @@ public_routes := {
 	"did.resolve": "did",
 	"identity.did.get": "did",
 	"domains.iam.get": "did",
+	"billing.webhook": "api",
 }
 
 test_public_routes_allow_everyone if {
@@ -208,7 +209,7 @@ test_me_anonymous if {
 
 # users.limits.get and users.limits.check: self via JWT, or admin.
 
-limits_routes := ["users.limits.get", "users.limits.check"]
+limits_routes := ["users.limits.get", "users.limits.check", "analytics.usage"]
 
 test_limits_self_jwt if {
 	every route in limits_routes {
@@ -447,4 +448,30 @@ test_badge_routes if {
 	allowed(req("backpack.export", alice_jwt), "authenticated", "api")
 	allowed(req("backpack.export", ent_key), "authenticated", "api")
 	denied(req("backpack.export", anonymous), "authentication required", "api")
+}
+
+# Treasury-wide figures, manual sponsorship, margins and reconciliation: admins only.
+
+treasury_admin_routes := ["treasury.stats", "treasury.sponsor", "admin.billing.margins", "admin.treasury.reconcile"]
+
+test_treasury_admin_routes if {
+	every route in treasury_admin_routes {
+		allowed(req(route, admin_jwt), "admin role", "api")
+		not authz.allow with input as req(route, alice_jwt)
+		not authz.allow with input as req(route, alice_key)
+		not authz.allow with input as req(route, anonymous)
+		not authz.allow with input as req(route, forged_admin)
+	}
+}
+
+# An enterprise's usage and invoices: its own API keys, sessions (the handler
+# checks ownership) and admins; not another enterprise's key.
+
+test_enterprise_usage_routes if {
+	every route in ["enterprises.usage", "enterprises.invoices"] {
+		authz.allow with input as object.union(req(route, alice_key), {"params": {"enterpriseId": "t1"}})
+		not authz.allow with input as object.union(req(route, alice_key), {"params": {"enterpriseId": "t2"}})
+		authz.allow with input as object.union(req(route, alice_jwt), {"params": {"enterpriseId": "t2"}})
+		not authz.allow with input as object.union(req(route, anonymous), {"params": {"enterpriseId": "t1"}})
+	}
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/ubeu/gateway/host/limits"
 	"github.com/ubeu/gateway/host/ratelimit"
+	"github.com/ubeu/gateway/host/treasury"
 )
 
 // EnvPrefix starts the name of every environment variable that overrides a
@@ -64,6 +65,53 @@ type Config struct {
 
 	Enterprise  Enterprise  `yaml:"enterprise"`
 	Credentials Credentials `yaml:"credentials"`
+	Treasury    Treasury    `yaml:"treasury"`
+}
+
+// WebhookSecretEnv holds the payment provider's webhook signing secrets
+// (comma-separated while one is rotated); never part of the file.
+const WebhookSecretEnv = "GATEWAYD_BILLING_WEBHOOK_SECRET"
+
+// Treasury configures sponsorship of network fees and billing.
+type Treasury struct {
+	// Operations is the operation table: the estimated cost of one unit
+	// of each operation type, in US dollars ("0.02"). Estimates price the
+	// policy decision and the reports; the receipt's fee is what is
+	// recorded as spent. Set in the file only.
+	Operations map[string]string `yaml:"operations"`
+	// ExchangeRate is the HBAR to US cent rate on the local ledger (the
+	// hedera backend reads the network's from the mirror node).
+	ExchangeRate ExchangeRate `yaml:"exchange_rate"`
+	// RateRefresh is how often the rate is refreshed; RateMaxAge how old a
+	// rate may be before sponsorship is refused rather than guessed.
+	RateRefresh time.Duration `yaml:"rate_refresh"`
+	RateMaxAge  time.Duration `yaml:"rate_max_age"`
+	// MinCentsPerHbar and MaxCentsPerHbar bound a believable rate.
+	MinCentsPerHbar float64 `yaml:"min_cents_per_hbar"`
+	MaxCentsPerHbar float64 `yaml:"max_cents_per_hbar"`
+	// LowBalanceHbar: below it /readyz warns and the policy sees
+	// treasury.low_balance.
+	LowBalanceHbar int64 `yaml:"low_balance_hbar"`
+	// BalanceInterval is how often the treasury's balance is read.
+	BalanceInterval time.Duration `yaml:"balance_interval"`
+	// LocalBalanceHbar is the local ledger's initial treasury balance.
+	LocalBalanceHbar int64 `yaml:"local_balance_hbar"`
+	// LocalFees are the fees the local ledger charges, in US dollars, by
+	// transaction (create_topic, submit_message per chunk, token_create,
+	// token_mint): Hedera's prices. Set in the file only.
+	LocalFees map[string]string `yaml:"local_fees"`
+	// WebhookSecretFile holds the payment provider's webhook secret(s),
+	// one per line; or set GATEWAYD_BILLING_WEBHOOK_SECRET. Without one the
+	// webhook answers 503.
+	WebhookSecretFile string `yaml:"webhook_secret_file"`
+	// Pricing is the plans' prices (integer cents).
+	Pricing treasury.Pricing `yaml:"pricing"`
+}
+
+// ExchangeRate is HbarEquivalent HBAR = CentEquivalent US cents.
+type ExchangeRate struct {
+	HbarEquivalent int64 `yaml:"hbar_equivalent"`
+	CentEquivalent int64 `yaml:"cent_equivalent"`
 }
 
 // Credentials configures credential issuance and verification.
@@ -335,6 +383,26 @@ func Default() Config {
 			MaxCredentialBytes: 256 << 10,
 			FetchTimeout:       5 * time.Second,
 			FetchMaxBytes:      1 << 20,
+		},
+		Treasury: Treasury{
+			// The design's "Network Cost Breakdown", per unit.
+			Operations: map[string]string{
+				"did_create": "0.02", "did_update": "0.01", "credential_issuance": "0.05", "badge_issuance": "0.03",
+				"bulk_issuance": "0.03", "domain_registration": "0.01", "name_registration": "0.02", "lms_sync": "0.08",
+				"anchor_setup": "0.01", "manual": "0.01",
+				"topic_create": "0.01", "message_submit": "0.0008", "token_create": "1", "token_mint": "0.02",
+			},
+			ExchangeRate:     ExchangeRate{HbarEquivalent: 1, CentEquivalent: 12},
+			RateRefresh:      5 * time.Minute,
+			RateMaxAge:       time.Hour,
+			MinCentsPerHbar:  0.01,
+			MaxCentsPerHbar:  100_000,
+			LowBalanceHbar:   100,
+			BalanceInterval:  time.Minute,
+			LocalBalanceHbar: 10_000,
+			LocalFees: map[string]string{"create_topic": "0.01", "submit_message": "0.0008",
+				"token_create": "1", "token_mint": "0.02"},
+			Pricing: treasury.DefaultPricing(),
 		},
 	}
 }
@@ -611,6 +679,46 @@ func (c *Config) Validate() error {
 	}
 	if c.Credentials.FetchMaxBytes < 1024 {
 		bad("credentials.fetch_max_bytes", "must be at least 1024, got %d", c.Credentials.FetchMaxBytes)
+	}
+	for op, v := range c.Treasury.Operations {
+		if !treasury.ValidOperation(op) {
+			bad("treasury.operations."+op, "is not an operation type (one of %s)", strings.Join(treasury.Operations, ", "))
+		} else if _, err := treasury.ParseUSD(v); err != nil {
+			bad("treasury.operations."+op, "%v", err)
+		}
+	}
+	for _, op := range treasury.Operations {
+		if _, ok := c.Treasury.Operations[op]; !ok {
+			bad("treasury.operations."+op, "must be set")
+		}
+	}
+	for k, v := range c.Treasury.LocalFees {
+		switch k {
+		case "create_topic", "submit_message", "token_create", "token_mint":
+			if _, err := treasury.ParseUSD(v); err != nil {
+				bad("treasury.local_fees."+k, "%v", err)
+			}
+		default:
+			bad("treasury.local_fees."+k, "is not create_topic, submit_message, token_create or token_mint")
+		}
+	}
+	if r := c.Treasury.ExchangeRate; r.HbarEquivalent <= 0 || r.CentEquivalent <= 0 {
+		bad("treasury.exchange_rate", "hbar_equivalent and cent_equivalent must be positive")
+	}
+	if c.Treasury.RateRefresh <= 0 || c.Treasury.RateMaxAge < c.Treasury.RateRefresh {
+		bad("treasury.rate_max_age", "must be at least treasury.rate_refresh (%v), and both positive", c.Treasury.RateRefresh)
+	}
+	if c.Treasury.MinCentsPerHbar <= 0 || c.Treasury.MaxCentsPerHbar <= c.Treasury.MinCentsPerHbar {
+		bad("treasury.max_cents_per_hbar", "must be above treasury.min_cents_per_hbar, both positive")
+	}
+	if c.Treasury.LowBalanceHbar < 0 || c.Treasury.LocalBalanceHbar < 0 {
+		bad("treasury.low_balance_hbar", "balances must not be negative")
+	}
+	if c.Treasury.BalanceInterval < time.Second {
+		bad("treasury.balance_interval", "must be at least 1s, got %v", c.Treasury.BalanceInterval)
+	}
+	if err := c.Treasury.Pricing.Validate(); err != nil {
+		bad("treasury.pricing", "%v", err)
 	}
 	if c.DID.WebMaxBytes < 1024 {
 		bad("did.web_max_bytes", "must be at least 1024, got %d", c.DID.WebMaxBytes)

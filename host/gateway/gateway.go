@@ -48,6 +48,7 @@ import (
 	"github.com/ubeu/gateway/host/seal"
 	"github.com/ubeu/gateway/host/store"
 	"github.com/ubeu/gateway/host/store/badgerstore"
+	"github.com/ubeu/gateway/host/treasury"
 	"github.com/ubeu/gateway/host/vc/dataintegrity"
 	"github.com/ubeu/gateway/host/vc/schema"
 	"github.com/ubeu/gateway/host/vc/statuslist"
@@ -63,6 +64,8 @@ const AdminEmail = "admin@localhost"
 type Keys struct {
 	Sealer   *seal.Sealer
 	IndexKey []byte
+	// MemoKey seals the treasury's transaction memos.
+	MemoKey []byte
 }
 
 // DeriveKeys loads the master key as configured and derives the sealing
@@ -81,23 +84,30 @@ func DeriveKeys(cfg *config.Config, log *slog.Logger) (*Keys, error) {
 	if err != nil {
 		return nil, err
 	}
+	mk, err := hkdf.Key(sha256.New, master, nil, "gatewayd treasury memo v1", 32)
+	if err != nil {
+		return nil, err
+	}
 	s, err := seal.New(sk)
 	if err != nil {
 		return nil, err
 	}
-	return &Keys{Sealer: s, IndexKey: ik}, nil
+	return &Keys{Sealer: s, IndexKey: ik, MemoKey: mk}, nil
 }
 
 // Gateway is an assembled, running-ready gatewayd.
 type Gateway struct {
-	Config   *config.Config
-	Logger   *slog.Logger
-	Store    *badgerstore.Store
-	Keyring  *auth.Keyring
-	Tokens   *auth.Tokens
-	Policy   *policy.Engine
-	Limiter  *ratelimit.Limiter
+	Config  *config.Config
+	Logger  *slog.Logger
+	Store   *badgerstore.Store
+	Keyring *auth.Keyring
+	Tokens  *auth.Tokens
+	Policy  *policy.Engine
+	Limiter *ratelimit.Limiter
+	// Ledger is the backend itself; every write of the gateway goes
+	// through Treasury.Ledger(), which pays and records it.
 	Ledger   ledger.Ledger
+	Treasury *treasury.Service
 	DIDs     *hederadid.Service
 	Identity *identity.Service
 	DNS      *dnsverify.Challenger
@@ -194,7 +204,7 @@ func OpenWith(ctx context.Context, cfg *config.Config, log *slog.Logger, accessL
 		Config: cfg, Logger: log, Store: g.Store, Backup: g.Store.Backup,
 		Keyring: g.Keyring, Tokens: g.Tokens, Policy: g.Policy, Limits: lim, Limiter: g.Limiter,
 		Identity: g.Identity, DNS: g.DNS, Names: g.Names, Resolver: g.Resolver, Plugins: g.Plugins,
-		Credentials: g.Credentials, StatusLists: g.StatusLists,
+		Credentials: g.Credentials, StatusLists: g.StatusLists, Treasury: g.Treasury,
 		Registry: reg, Metrics: m, Version: Version, AccessLog: accessLog,
 	})
 	if err != nil {
@@ -210,11 +220,15 @@ func OpenWith(ctx context.Context, cfg *config.Config, log *slog.Logger, accessL
 // openIdentity opens the ledger, the did:hedera registrar, the .iam name
 // registry and the DID resolver with its edge cache.
 func (g *Gateway) openIdentity(cfg *config.Config, keys *Keys, lim *limits.Service, m *metrics.Metrics, reg prometheus.Registerer, log *slog.Logger) error {
-	l, err := openLedger(cfg, keys, log)
+	raw, err := openLedger(cfg, keys, log)
 	if err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
-	g.Ledger = l
+	g.Ledger = raw
+	if g.Treasury, err = openTreasury(cfg, keys, g.Store.KV(), raw, g.Policy, reg, log); err != nil {
+		return err
+	}
+	l := g.Treasury.Ledger()
 	g.DIDs, err = hederadid.New(hederadid.Options{Ledger: l, Keys: hederadid.NewKeys(g.Store.KV(), keys.Sealer), Logger: log})
 	if err != nil {
 		return err
@@ -307,7 +321,7 @@ func (g *Gateway) openCredentials(cfg *config.Config, keys *Keys, log *slog.Logg
 	})
 	g.Credentials, err = credentials.New(credentials.Options{
 		KV: g.Store.KV(), Sealer: keys.Sealer, Keys: g.DIDs, Status: g.StatusLists, Schemas: schemaValidator{schemas},
-		Anchor:  &credentials.LedgerAnchor{Ledger: g.Ledger, KV: g.Store.KV()},
+		Anchor:  &credentials.LedgerAnchor{Ledger: g.Treasury.Ledger(), KV: g.Store.KV()},
 		Resolve: newDocResolver(g.Resolver).resolve, Fetch: fetch,
 		StatusTTL: cc.StatusTTL, MaxCredentialBytes: cc.MaxCredentialBytes, Logger: log,
 	})
@@ -383,7 +397,25 @@ func (d *docResolver) resolve(ctx context.Context, id string) (*did.Document, er
 // openLedger opens the configured ledger backend.
 func openLedger(cfg *config.Config, keys *Keys, log *slog.Logger) (ledger.Ledger, error) {
 	if cfg.Ledger.Backend != "hedera" {
-		return local.Open(local.Options{Dir: cfg.LedgerDir(), Sealer: keys.Sealer, Logger: log})
+		t := cfg.Treasury
+		rate := ledger.ExchangeRate{HbarEquiv: t.ExchangeRate.HbarEquivalent, CentEquiv: t.ExchangeRate.CentEquivalent}
+		fee := func(name string) (int64, error) {
+			mc, err := treasury.ParseUSD(t.LocalFees[name])
+			if err != nil {
+				return 0, fmt.Errorf("treasury.local_fees.%s: %w", name, err)
+			}
+			return treasury.ToTinybars(mc, rate)
+		}
+		var fees local.Fees
+		for name, dst := range map[string]*int64{"create_topic": &fees.CreateTopic, "submit_message": &fees.Submit,
+			"token_create": &fees.TokenCreate, "token_mint": &fees.Mint} {
+			var err error
+			if *dst, err = fee(name); err != nil {
+				return nil, err
+			}
+		}
+		return local.Open(local.Options{Dir: cfg.LedgerDir(), Sealer: keys.Sealer, Logger: log, Fees: fees,
+			InitialBalance: t.LocalBalanceHbar * 100_000_000, Rate: rate})
 	}
 	h := cfg.Ledger.Hedera
 	key := os.Getenv(config.HederaKeyEnv)
@@ -401,6 +433,27 @@ func openLedger(cfg *config.Config, keys *Keys, log *slog.Logger) (ledger.Ledger
 }
 
 // maintain rotates the signing key when it is due.
+// openTreasury opens the treasury over the raw ledger.
+func openTreasury(cfg *config.Config, keys *Keys, kv store.KV, l ledger.Ledger, pol *policy.Engine, reg prometheus.Registerer, log *slog.Logger) (*treasury.Service, error) {
+	t := cfg.Treasury
+	est := make(map[string]int64, len(t.Operations))
+	for op, v := range t.Operations {
+		mc, err := treasury.ParseUSD(v)
+		if err != nil {
+			return nil, fmt.Errorf("treasury.operations.%s: %w", op, err)
+		}
+		est[op] = mc
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return treasury.New(ctx, treasury.Options{
+		KV: kv, Ledger: l, Policy: pol, MemoKey: keys.MemoKey, Estimates: est,
+		RateRefresh: t.RateRefresh, RateMaxAge: t.RateMaxAge, MinCentsPerHbar: t.MinCentsPerHbar, MaxCentsPerHbar: t.MaxCentsPerHbar,
+		LowBalance: t.LowBalanceHbar * 100_000_000, BalanceInterval: t.BalanceInterval,
+		Registerer: reg, Logger: log,
+	})
+}
+
 func (g *Gateway) maintain() {
 	defer close(g.done)
 	t := time.NewTicker(time.Hour)
@@ -504,6 +557,9 @@ func (g *Gateway) closeParts() error {
 	}
 	if g.Resolver != nil {
 		g.Resolver.Close()
+	}
+	if g.Treasury != nil {
+		errs = append(errs, g.Treasury.Close())
 	}
 	if g.Ledger != nil {
 		errs = append(errs, g.Ledger.Close())

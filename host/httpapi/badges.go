@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ubeu/gateway/host/credentials"
+	"github.com/ubeu/gateway/host/treasury"
 	"github.com/ubeu/gateway/host/vc/openbadges"
 )
 
@@ -104,6 +105,10 @@ func (s *Server) badgesIssue(c *Ctx) error {
 	}
 	// The OB 3.0 schema admits a single credentialStatus object (badges
 	// carry a revocation entry, no suspension) and wants proof as an array.
+	if err := c.sponsor(enterprisePayer(ent), treasury.OpBadgeIssuance, 1); err != nil {
+		_ = s.consumeMonthly(c, -1)
+		return err
+	}
 	o := credentials.IssueOptions{IdempotencyKey: string(c.Request.Header.Peek("Idempotency-Key")), RequestHash: requestHash(c), OpenBadges: true}
 	out, err := s.Credentials.Issue(c, credentials.Issuer{EnterpriseID: ent.ID, DID: ent.ManagedDID, Name: ent.OrganizationName}, cred, o)
 	if err != nil || out.Replayed {
@@ -117,6 +122,7 @@ func (s *Server) badgesIssue(c *Ctx) error {
 		s.Logger.Error("issued badge fails the OB 3.0 schema", "badge", out.Record.ID, "err", err)
 	}
 	view := viewIssued(out)
+	view.CostSponsored = c.costCents()
 	status := http.StatusCreated
 	if out.Replayed {
 		status = http.StatusOK

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ubeu/gateway/host/credentials"
 	"github.com/ubeu/gateway/host/store"
+	"github.com/ubeu/gateway/host/treasury"
 	"github.com/ubeu/gateway/host/vc/contexts"
 	"github.com/ubeu/gateway/host/vc/statuslist"
 )
@@ -305,6 +306,10 @@ func (s *Server) credentialsIssue(c *Ctx) error {
 	if err := s.consumeMonthly(c, 1); err != nil {
 		return err
 	}
+	if err := c.sponsor(enterprisePayer(ent), treasury.OpCredentialIssuance, 1); err != nil {
+		s.consumeMonthly(c, -1)
+		return err
+	}
 	out, err := s.Credentials.Issue(c, credentials.Issuer{EnterpriseID: ent.ID, DID: ent.ManagedDID, Name: ent.OrganizationName}, cred, o)
 	if err != nil || out.Replayed {
 		if rerr := s.consumeMonthly(c, -1); rerr != nil {
@@ -320,7 +325,9 @@ func (s *Server) credentialsIssue(c *Ctx) error {
 		c.Response.Header.Set("Idempotent-Replayed", "true")
 	}
 	c.Response.Header.Set("Location", "/api/v1/credentials/"+url.PathEscape(out.Record.ID))
-	return c.JSON(status, viewIssued(out))
+	v := viewIssued(out)
+	v.CostSponsored = c.costCents()
+	return c.JSON(status, v)
 }
 
 type bulkResultView struct {
@@ -380,6 +387,12 @@ func (s *Server) credentialsBulk(c *Ctx) error {
 	batch := make([]credentials.BatchItem, len(valid))
 	for j, i := range valid {
 		batch[j] = items[i]
+	}
+	if len(batch) > 0 {
+		if err := c.sponsor(enterprisePayer(ent), treasury.OpBulkIssuance, int64(len(batch))); err != nil {
+			s.consumeMonthly(c, -len(valid))
+			return err
+		}
 	}
 	res, err := s.Credentials.IssueBatch(c, credentials.Issuer{EnterpriseID: ent.ID, DID: ent.ManagedDID, Name: ent.OrganizationName}, batch)
 	if err != nil {

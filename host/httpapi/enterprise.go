@@ -16,6 +16,7 @@ import (
 	"github.com/ubeu/gateway/host/auth"
 	"github.com/ubeu/gateway/host/enterprise/dnsverify"
 	"github.com/ubeu/gateway/host/store"
+	"github.com/ubeu/gateway/host/treasury"
 )
 
 // Enterprise statuses.
@@ -148,6 +149,20 @@ func (s *Server) enterpriseRegister(c *Ctx) error {
 			s.Logger.Error("undo: delete enterprise", "enterprise", ent.ID, "err", err)
 		}
 	}
+	// Registering at a tier buys its first month (and its setup fee);
+	// the payment provider's webhook renews it.
+	if s.Treasury != nil {
+		now := s.Now().UTC()
+		if err := s.Treasury.PutSubscription(c, &treasury.Subscription{Kind: treasury.KindEnterprise, ID: ent.ID, Plan: ent.Tier,
+			Status: treasury.SubActive, PeriodStart: now, PeriodEnd: now.AddDate(0, 1, 0), Activated: now}); err != nil {
+			undo("subscription", err)
+			return err
+		}
+	}
+	if err := c.sponsor(enterprisePayer(ent), treasury.OpDIDCreate, 1); err != nil {
+		undo("sponsorship", err)
+		return err
+	}
 	d, _, err := s.Identity.CreateManaged(c, ent.ID)
 	if err != nil {
 		undo("managed DID", err)
@@ -199,6 +214,24 @@ func (s *Server) newAPIKey(c *Ctx, enterpriseID, name string, perms []string, mo
 
 func isAdmin(p []string) bool { return slices.Contains(p, store.RoleAdmin) }
 
+// readableEnterprise is the enterprise params.enterpriseId for a route of
+// access enterprise_read: an API key of the enterprise itself, or a session
+// of its owner or an admin.
+func (s *Server) readableEnterprise(c *Ctx) (*store.Enterprise, error) {
+	id := c.Param("enterpriseId")
+	if c.Principal.AuthMethod == "api_key" && !isAdmin(c.Principal.Roles) {
+		if c.Principal.Tenant != id { // the policy already refuses this
+			return nil, errForbidden("not your enterprise")
+		}
+		e, err := s.Store.Enterprises().Get(c, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errNotFound("enterprise")
+		}
+		return e, err
+	}
+	return s.managedEnterprise(c)
+}
+
 // managedEnterprise returns the enterprise of the path if the caller may
 // manage it: its owner (session) or an admin. 404 if unknown, 403 if not
 // the caller's.
@@ -236,26 +269,9 @@ type enterpriseView struct {
 }
 
 func (s *Server) enterpriseGet(c *Ctx) error {
-	id := c.Param("enterpriseId")
-	var ent *store.Enterprise
-	if c.Principal.AuthMethod == "api_key" && !isAdmin(c.Principal.Roles) {
-		if c.Principal.Tenant != id { // the policy already refuses this
-			return errForbidden("not your enterprise")
-		}
-		e, err := s.Store.Enterprises().Get(c, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return errNotFound("enterprise")
-		}
-		if err != nil {
-			return err
-		}
-		ent = e
-	} else {
-		e, err := s.managedEnterprise(c)
-		if err != nil {
-			return err
-		}
-		ent = e
+	ent, err := s.readableEnterprise(c)
+	if err != nil {
+		return err
 	}
 	tier, _ := s.Config.Enterprise.Tiers.Get(ent.Tier)
 	return c.JSON(http.StatusOK, enterpriseView{

@@ -37,6 +37,9 @@ const (
 	CodeLimitExceeded    = "LIMIT_EXCEEDED"
 	CodeInternal         = "INTERNAL_SERVER_ERROR"
 	CodeUnavailable      = "SERVICE_UNAVAILABLE"
+	// CodeNotSponsored: the treasury will not pay this operation's network
+	// fees (policy, monthly allowance); 402.
+	CodeNotSponsored = "NOT_SPONSORED"
 )
 
 func errValidation(msg string, details map[string]any) *Error {

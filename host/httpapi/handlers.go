@@ -16,6 +16,7 @@ import (
 	"github.com/ubeu/gateway/host/names"
 	"github.com/ubeu/gateway/host/plugin/manager"
 	"github.com/ubeu/gateway/host/store"
+	"github.com/ubeu/gateway/host/treasury"
 )
 
 func (s *Server) routes() {
@@ -42,6 +43,7 @@ func (s *Server) routes() {
 	s.credentialRoutes()
 	s.vcapiRoutes()
 	s.badgeRoutes()
+	s.treasuryRoutes()
 }
 
 func (s *Server) healthz(c *Ctx) error {
@@ -73,6 +75,15 @@ func (s *Server) readyz(c *Ctx) error {
 	for _, v := range checks {
 		if v != "ok" {
 			status, code = "not ready", http.StatusServiceUnavailable
+		}
+	}
+	// The treasury warns (a low balance, no fresh exchange rate) without
+	// taking the gateway out of service: reads and verification go on.
+	if s.Treasury != nil {
+		h := s.Treasury.Health()
+		checks["treasury"] = h
+		if h != "ok" && code == http.StatusOK {
+			status = "warning"
 		}
 	}
 	return c.JSON(code, map[string]any{"status": status, "checks": checks, "policyRevision": s.Policy.Revision(), "version": s.Version})
@@ -168,6 +179,9 @@ func (s *Server) register(c *Ctx) error {
 	// The identity first: a user record never exists without its DID. (If
 	// the user record then loses a race on the e-mail, the new topic and
 	// DID stay unused.)
+	if err := c.sponsor(userPayer(u), treasury.OpDIDCreate, 1); err != nil {
+		return err
+	}
 	prof, _, err := s.Identity.CreatePrimary(c, u.ID, u.Tier)
 	if err != nil {
 		return identityError(err)

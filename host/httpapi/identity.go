@@ -13,6 +13,7 @@ import (
 	"github.com/ubeu/gateway/host/limits"
 	"github.com/ubeu/gateway/host/names"
 	"github.com/ubeu/gateway/host/resolve"
+	"github.com/ubeu/gateway/host/treasury"
 )
 
 func (s *Server) identityRoutes() {
@@ -154,6 +155,9 @@ func (s *Server) didsCreate(c *Ctx) error {
 	if err != nil {
 		return err
 	}
+	if err := c.sponsor(userPayer(u), treasury.OpDIDCreate, 1); err != nil {
+		return err
+	}
 	p, doc, err := s.Identity.CreateProfile(c, u.ID, u.Tier, req.Profile, req.Services)
 	if err != nil {
 		return identityError(err)
@@ -197,6 +201,13 @@ func (s *Server) didsUpdate(c *Ctx) error {
 	if len(req.AddServices) == 0 && len(req.RemoveServiceIDs) == 0 && req.AlsoKnownAs == nil && !req.RotateKey {
 		return errValidation("nothing to update", nil)
 	}
+	u, err := s.userByID(c, c.Principal.ID)
+	if err != nil {
+		return err
+	}
+	if err := c.sponsor(userPayer(u), treasury.OpDIDUpdate, 1); err != nil {
+		return err
+	}
 	doc, err := s.Identity.Update(c, c.Principal.ID, c.rawParam("/api/v1/identity/dids/"), hederadid.Update{
 		AddServices: req.AddServices, RemoveServiceIDs: req.RemoveServiceIDs, AlsoKnownAs: req.AlsoKnownAs, RotateKey: req.RotateKey,
 	})
@@ -209,6 +220,9 @@ func (s *Server) didsUpdate(c *Ctx) error {
 func (s *Server) didsDelete(c *Ctx) error {
 	u, err := s.userByID(c, c.Principal.ID)
 	if err != nil {
+		return err
+	}
+	if err := c.sponsor(userPayer(u), treasury.OpDIDUpdate, 1); err != nil {
 		return err
 	}
 	if err := s.Identity.Deactivate(c, u.ID, u.Tier, c.rawParam("/api/v1/identity/dids/")); err != nil {
@@ -276,6 +290,9 @@ func (s *Server) registerName(c *Ctx, userID, tier, name, didStr string) (*names
 	if _, err := s.Limits.Consume(c, userID, tier, limits.OpAddIAMDomain, s.Now()); err != nil {
 		return nil, err
 	}
+	if err := c.sponsor(treasury.Payer{Kind: treasury.KindUser, ID: userID, Tier: tier}, treasury.OpNameRegistration, 1); err != nil {
+		return nil, err
+	}
 	n, err := s.Names.Register(c, name, userID, didStr)
 	if err != nil {
 		_ = s.Limits.Release(c, userID, tier, limits.OpAddIAMDomain)
@@ -299,6 +316,13 @@ func (s *Server) iamGet(c *Ctx) error {
 }
 
 func (s *Server) iamRenew(c *Ctx) error {
+	u, err := s.userByID(c, c.Principal.ID)
+	if err != nil {
+		return err
+	}
+	if err := c.sponsor(userPayer(u), treasury.OpNameRegistration, 1); err != nil {
+		return err
+	}
 	n, err := s.Names.Renew(c, c.Param("name"), c.Principal.ID)
 	if err != nil {
 		return namesError(err)

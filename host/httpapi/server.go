@@ -46,6 +46,7 @@ import (
 	"github.com/ubeu/gateway/host/ratelimit"
 	"github.com/ubeu/gateway/host/resolve"
 	"github.com/ubeu/gateway/host/store"
+	"github.com/ubeu/gateway/host/treasury"
 	"github.com/ubeu/gateway/host/vc/statuslist"
 )
 
@@ -70,9 +71,12 @@ type Deps struct {
 	// their status lists. Both nil: the credential routes answer 503.
 	Credentials *credentials.Service
 	StatusLists *statuslist.Registry
-	Registry    *prometheus.Registry
-	Metrics     *metrics.Metrics
-	Version     string
+	// Treasury sponsors the ledger writes of requests and serves the
+	// treasury, usage and billing routes (503 if nil).
+	Treasury *treasury.Service
+	Registry *prometheus.Registry
+	Metrics  *metrics.Metrics
+	Version  string
 	// AccessLog receives the access log lines; nil means os.Stderr.
 	AccessLog io.Writer
 	// Now is the clock (tests inject one); nil means time.Now.
@@ -173,6 +177,10 @@ type Ctx struct {
 	start     time.Time
 	// apiKey is the enterprise API key that authenticated the request.
 	apiKey *store.APIKey
+	// sp is the request's treasury sponsorship and vctx the context that
+	// carries it (nil: none); see sponsor.
+	sp   *treasury.Sponsorship
+	vctx context.Context
 }
 
 // s2b returns the bytes of s without copying; the result must not be
@@ -211,7 +219,12 @@ func (c *Ctx) Done() <-chan struct{} { return baseCtx.Done() }
 func (c *Ctx) Err() error { return baseCtx.Err() }
 
 // Value implements context.Context.
-func (c *Ctx) Value(key any) any { return baseCtx.Value(key) }
+func (c *Ctx) Value(key any) any {
+	if c.vctx != nil {
+		return c.vctx.Value(key)
+	}
+	return baseCtx.Value(key)
+}
 
 var baseCtx = context.Background()
 
@@ -319,6 +332,10 @@ func (s *Server) serve(rc *fasthttp.RequestCtx, listener string) {
 			s.writeError(c, err)
 		}
 	}()
+	if c.sp != nil {
+		c.sp.End()
+		c.sp, c.vctx = nil, nil
+	}
 
 	status := rc.Response.StatusCode()
 	route := "notfound"

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/ubeu/gateway/host/credentials"
+	"github.com/ubeu/gateway/host/treasury"
 )
 
 // The W3C CCG VC-API (VCALM) endpoints, so that the W3C interoperability
@@ -41,6 +42,10 @@ func (s *Server) vcapiIssue(c *Ctx) error {
 		return err
 	}
 	if err := s.consumeMonthly(c, 1); err != nil {
+		return err
+	}
+	if err := c.sponsor(enterprisePayer(ent), treasury.OpCredentialIssuance, 1); err != nil {
+		s.consumeMonthly(c, -1)
 		return err
 	}
 	o := req.Options.options()

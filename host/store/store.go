@@ -92,6 +92,9 @@ type Enterprises interface {
 	// Delete removes an enterprise and frees its domain; ErrNotFound if
 	// absent. (Used to undo a registration that could not complete.)
 	Delete(ctx context.Context, id string) error
+	// Each calls f with every enterprise, in ID order, until f returns an
+	// error (which Each returns).
+	Each(ctx context.Context, f func(*Enterprise) error) error
 }
 
 // APIKey is an enterprise API key. Only a hash of its secret is stored; the

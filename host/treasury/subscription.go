@@ -158,7 +158,7 @@ func VerifyWebhook(secrets [][]byte, header string, body []byte, now time.Time) 
 		return fmt.Errorf("%w: malformed %s header", ErrSignature, SignatureHeader)
 	}
 	if d := now.Sub(time.Unix(t, 0)); d > WebhookTolerance || d < -WebhookTolerance {
-		return fmt.Errorf("%w: timestamp outside the %s tolerance", ErrReplay, WebhookTolerance)
+		return fmt.Errorf("%w: timestamp outside the %s tolerance", ErrSignature, WebhookTolerance)
 	}
 	ok := false
 	for _, secret := range secrets {

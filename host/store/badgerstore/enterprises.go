@@ -122,3 +122,43 @@ func (r enterprises) Delete(ctx context.Context, id string) (err error) {
 		return txn.Delete(entKey(id))
 	})
 }
+
+// Each calls f with every enterprise in ID order. Enterprises are read in
+// pages of one short transaction each, so f may take its time.
+func (r enterprises) Each(ctx context.Context, f func(*store.Enterprise) error) (err error) {
+	defer r.s.done("enterprises.each", time.Now(), &err)
+	after := []byte(pEnt)
+	for {
+		var page []*store.Enterprise
+		err := r.s.view(ctx, func(txn *badger.Txn) error {
+			opts := badger.DefaultIteratorOptions
+			opts.Prefix = []byte(pEnt)
+			it := txn.NewIterator(opts)
+			defer it.Close()
+			for it.Seek(after); it.Valid() && len(page) < 256; it.Next() {
+				k := it.Item().KeyCopy(nil)
+				if string(k) == string(after) {
+					continue
+				}
+				e, err := r.load(txn, string(k[len(pEnt):]))
+				if err != nil {
+					return err
+				}
+				page = append(page, e)
+				after = k
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, e := range page {
+			if err := f(e); err != nil {
+				return err
+			}
+		}
+		if len(page) < 256 {
+			return nil
+		}
+	}
+}
