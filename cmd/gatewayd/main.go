@@ -182,7 +182,7 @@ func newRoot() *cobra.Command {
 	tokenCmd.Flags().DurationVar(&ttl, "ttl", 10*time.Minute, "lifetime of the token (at most 1h)")
 	adminCmd.AddCommand(tokenCmd)
 
-	root.AddCommand(serve, version, cfgCmd, polCmd, backup, restore, adminCmd, newPluginCmd(&f))
+	root.AddCommand(serve, version, cfgCmd, polCmd, backup, restore, adminCmd, newPluginCmd(&f), newTreasuryCmd(&f))
 	return root
 }
 
@@ -294,25 +294,7 @@ func restoreCmd(ctx context.Context, cfg *config.Config, log *slog.Logger, file 
 // liveBackup fetches GET /api/v1/admin/backup from the running server with
 // a freshly minted admin token.
 func liveBackup(ctx context.Context, cfg *config.Config, log *slog.Logger, file string, stdout io.Writer) error {
-	tok, _, err := gateway.MintAdminToken(cfg, log, 5*time.Minute)
-	if err != nil {
-		return err
-	}
-	scheme := "http"
-	client := &http.Client{Timeout: time.Hour}
-	if cfg.TLS.Enabled() {
-		scheme = "https"
-		host, _, _ := net.SplitHostPort(cfg.Listen)
-		if ip := net.ParseIP(host); cfg.TLS.SelfSigned && ip != nil && ip.IsLoopback() {
-			client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+cfg.Listen+"/api/v1/admin/backup", nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	res, err := client.Do(req)
+	res, err := adminRequest(ctx, cfg, log, http.MethodGet, "/api/v1/admin/backup")
 	if err != nil {
 		return fmt.Errorf("live backup: %w", err)
 	}
@@ -341,4 +323,28 @@ func liveBackup(ctx context.Context, cfg *config.Config, log *slog.Logger, file 
 	}
 	log.Info("live backup written", "file", file, "bytes", n)
 	return nil
+}
+
+// adminRequest sends method path to the running server of cfg with a
+// freshly minted admin token.
+func adminRequest(ctx context.Context, cfg *config.Config, log *slog.Logger, method, path string) (*http.Response, error) {
+	tok, _, err := gateway.MintAdminToken(cfg, log, 5*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	scheme := "http"
+	client := &http.Client{Timeout: time.Hour}
+	if cfg.TLS.Enabled() {
+		scheme = "https"
+		host, _, _ := net.SplitHostPort(cfg.Listen)
+		if ip := net.ParseIP(host); cfg.TLS.SelfSigned && ip != nil && ip.IsLoopback() {
+			client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, scheme+"://"+cfg.Listen+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	return client.Do(req)
 }

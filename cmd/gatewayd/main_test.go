@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -107,9 +109,30 @@ func TestServeAdminTokenBackupRestore(t *testing.T) {
 	if out, err := run(t, context.Background(), "backup", live, "--data-dir", data, "--listen", addr); err != nil {
 		t.Fatalf("live backup: %v %s", err, out)
 	}
+	// A registration is paid by the treasury; reconcile asks the running
+	// server, then reads the stopped data dir itself: both find the books
+	// and the ledger in agreement.
+	reg, err := http.Post("http://"+addr+"/api/v1/users/register", "application/json",
+		strings.NewReader(`{"email":"cli@example.com","password":"correct horse battery staple"}`))
+	if err != nil || reg.StatusCode != 201 {
+		t.Fatalf("register: %v %v", reg, err)
+	}
+	reg.Body.Close()
+	out, err := run(t, context.Background(), "treasury", "reconcile", "--json", "--data-dir", data, "--listen", addr)
+	if err != nil {
+		t.Fatalf("live reconcile: %v %s", err, out)
+	}
+	var rep struct{ Records, Transactions, Matched, Differences int }
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Records < 1 || rep.Transactions < 2 || rep.Matched != rep.Records || rep.Differences != 0 {
+		t.Fatalf("live reconcile report: %v %s", err, out)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("serve: %v", err)
+	}
+	if out, err := run(t, context.Background(), "treasury", "reconcile", "--data-dir", data); err != nil ||
+		!strings.Contains(out, fmt.Sprintf("records %d, paid transactions %d, records matched %d, differences 0", rep.Records, rep.Transactions, rep.Records)) {
+		t.Fatalf("offline reconcile: %v %s", err, out)
 	}
 	// offline backup, then restore into a fresh data dir with the same key.
 	off := filepath.Join(t.TempDir(), "off.backup")
