@@ -16,11 +16,13 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/ubeu/gateway/host/config"
 	"github.com/ubeu/gateway/host/did"
 	"github.com/ubeu/gateway/host/did/didkey"
 	"github.com/ubeu/gateway/host/gateway"
+	"github.com/ubeu/gateway/host/treasury"
 )
 
 func main() {
@@ -51,10 +53,21 @@ func main() {
 		log.Fatal(err)
 	}
 	defer f.Close()
+	start := time.Now()
 	for i := 0; i < *hedera; i++ {
-		p, _, err := g.Identity.CreatePrimary(ctx, fmt.Sprintf("bench-user-%d", i), "individual")
+		// Sponsored as a registration is: the treasury pays and records it.
+		id := fmt.Sprintf("bench-user-%d", i)
+		sctx, sp, err := g.Treasury.Sponsor(ctx, treasury.Payer{Kind: treasury.KindUser, ID: id, Tier: "individual"}, treasury.OpDIDCreate, 1)
 		if err != nil {
 			log.Fatal(err)
+		}
+		p, _, err := g.Identity.CreatePrimary(sctx, id, "individual")
+		sp.End()
+		if err != nil {
+			log.Fatal(err)
+		}
+		if (i+1)%10000 == 0 {
+			logger.Warn("seeding", "dids", i+1, "elapsed", time.Since(start).Round(time.Second))
 		}
 		fmt.Fprintf(f, "/1.0/identifiers/%s\n", p.DID)
 	}

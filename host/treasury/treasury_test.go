@@ -64,7 +64,14 @@ func defaultPolicy(t testing.TB) *policy.Engine {
 
 func newFixture(t testing.TB, mod func(*Options)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, dir: t.TempDir(), key: make([]byte, 32), fees: local.Fees{CreateTopic: 8_333_333, Submit: 666_667, TokenCreate: 833_333_333, Mint: 16_666_667}, initBal: 1_000 * 100_000_000}
+	return newFixtureBalance(t, mod, 1_000*100_000_000)
+}
+
+// newFixtureBalance is newFixture with the ledger's initial treasury
+// balance, in tinybars.
+func newFixtureBalance(t testing.TB, mod func(*Options), initBal int64) *fixture {
+	t.Helper()
+	f := &fixture{t: t, dir: t.TempDir(), key: make([]byte, 32), fees: local.Fees{CreateTopic: 8_333_333, Submit: 666_667, TokenCreate: 833_333_333, Mint: 16_666_667}, initBal: initBal}
 	rand.Read(f.key)
 	f.opts = Options{Policy: defaultPolicy(t), MemoKey: f.key, Estimates: testEstimates(), Logger: quiet,
 		LowBalance: 100 * 100_000_000, FlushInterval: time.Hour, BalanceInterval: time.Hour}
