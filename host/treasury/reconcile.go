@@ -187,10 +187,15 @@ func (s *Service) Reconcile(ctx context.Context) (*Report, error) {
 	days := map[string]*DayAgg{}
 	payers := map[string]OpAggs{}
 	seen := map[string]bool{}
+	ac := &Service{days: days, payers: payers, dirty: map[string]bool{}}
+	type txKey struct {
+		id string
+		at int64
+	}
+	ids := map[txKey]int64{}
 	err = s.EachRecord(ctx, func(r *Record) error {
 		rep.Records++
 		seen[r.ID] = true
-		ac := &Service{days: days, payers: payers, dirty: map[string]bool{}}
 		ac.account(r)
 		g := groups[r.ID]
 		if g == nil {
@@ -205,15 +210,15 @@ func (s *Service) Reconcile(ctx context.Context) (*Report, error) {
 				r.Payer.key(), r.Operation, r.Units, r.EstimateMicrocents, g.meta.Payer.key(), g.meta.Operation, g.meta.Units, g.meta.Estimate)})
 		}
 		var ledgerFee, recordFee int64
-		ids := map[string]int64{}
+		clear(ids)
 		for _, tx := range g.txs {
 			ledgerFee += tx.FeeTinybars
-			ids[tx.ID+"/"+tx.ConsensusTime.String()] = tx.FeeTinybars
+			ids[txKey{tx.ID, tx.ConsensusTime.UnixNano()}] = tx.FeeTinybars
 		}
 		same := len(r.Transactions) == len(g.txs)
 		for _, t := range r.Transactions {
 			recordFee += t.FeeTinybars
-			fee, found := ids[t.ID+"/"+t.Time.String()]
+			fee, found := ids[txKey{t.ID, t.Time.UnixNano()}]
 			same = same && found && fee == t.FeeTinybars
 		}
 		switch {
@@ -235,16 +240,16 @@ func (s *Service) Reconcile(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, 0)
+	missing := make([]string, 0)
 	for id := range groups {
 		if !seen[id] {
-			ids = append(ids, id)
+			missing = append(missing, id)
 		}
 	}
-	sort.Slice(ids, func(i, j int) bool {
-		return groups[ids[i]].txs[0].ConsensusTime.Before(groups[ids[j]].txs[0].ConsensusTime)
+	sort.Slice(missing, func(i, j int) bool {
+		return groups[missing[i]].txs[0].ConsensusTime.Before(groups[missing[j]].txs[0].ConsensusTime)
 	})
-	for _, id := range ids {
+	for _, id := range missing {
 		g := groups[id]
 		var fee int64
 		for _, tx := range g.txs {
