@@ -156,5 +156,13 @@ func run(bin, addr string, workers int, runFor time.Duration) error {
 	if missing > 0 {
 		return fmt.Errorf("%d acknowledged registrations lost", missing)
 	}
+	// Every fee paid before the kill has its spend record (rebuilt from
+	// the ledger's memos at restart where the kill lost it), and no record
+	// lacks its transactions.
+	out, err = exec.Command(bin, "treasury", "reconcile", "--listen", addr, "--data-dir", dir).CombinedOutput()
+	fmt.Print(string(out))
+	if err != nil {
+		return fmt.Errorf("treasury reconcile after the kill: %w", err)
+	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +48,23 @@ func TestHederaBackend(t *testing.T) {
 	r := tg.do("GET", "/1.0/identifiers/"+u.DID, nil, "Accept", "application/did+json")
 	if r.status != 200 || r.json(t)["id"] != u.DID {
 		t.Fatalf("resolve on hedera: %d %s", r.status, r.body)
+	}
+	// The treasury paid the DID's transactions at the receipts' fees, at
+	// the mirror's exchange rate (10 cents per HBAR here), and its books
+	// agree with the operator's transactions the mirror lists.
+	st := tg.stats(t)
+	dc := st.ByType["did_create"]
+	if dc.Count != 1 || dc.Tinybars <= 0 || st.TotalSponsored < dc.Tinybars {
+		t.Fatalf("hedera stats: %+v", st)
+	}
+	if want := dc.Tinybars * 10 / 100; dc.Micro < want-1 || dc.Micro > want+1 {
+		t.Fatalf("did_create cost %d microcents for %d tinybars at 10¢/HBAR, want %d", dc.Micro, dc.Tinybars, want)
+	}
+	r = tg.do("POST", "/api/v1/admin/treasury/reconcile", nil, bearer(tg.adminToken())...)
+	var rep struct{ Records, Transactions, Matched, Differences int }
+	json.Unmarshal(r.body, &rep)
+	if r.status != 200 || rep.Differences != 0 || rep.Records < 1 || rep.Matched != rep.Records || rep.Transactions < 2 {
+		t.Fatalf("reconcile on hedera: %d %s", r.status, r.body)
 	}
 	if logs := tg.logs.String(); strings.Contains(logs, key.StringDer()) || strings.Contains(logs, key.StringRaw()) {
 		t.Fatal("the operator key appears in the logs")
