@@ -439,66 +439,87 @@ func signError(err error) error {
 type idemRecord struct {
 	State       string    `json:"state"` // pending | done
 	RequestHash string    `json:"requestHash"`
-	ID          string    `json:"id,omitempty"`
+	ID          string    `json:"id,omitempty"` // the result of a done key
 	At          time.Time `json:"at"`
 }
 
 // idempotent runs issue once per (enterprise, key): a retry with the same
-// request answers the first credential (Replayed), a different request
-// with the same key is ErrIdempotencyMismatch, a concurrent one
-// ErrInProgress. A pending key older than a minute (its request died) is
-// taken over.
+// request answers the first credential (Replayed).
 func (s *Service) idempotent(ctx context.Context, enterprise string, o IssueOptions, issue func() (*Issued, error)) (*Issued, error) {
-	if len(o.IdempotencyKey) > 255 {
-		return nil, invalid("Idempotency-Key", "must be at most 255 characters")
+	var out *Issued
+	id, replayed, err := s.Once(ctx, enterprise, o.IdempotencyKey, o.RequestHash, func() (string, error) {
+		var err error
+		if out, err = issue(); err != nil {
+			return "", err
+		}
+		return out.Record.ID, nil
+	})
+	if err != nil || !replayed {
+		return out, err
 	}
-	kh := sha256.Sum256([]byte(o.IdempotencyKey))
+	r, b, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &Issued{Record: r, Secured: b, Replayed: true}, nil
+}
+
+// Once runs run at most once per (enterprise, idempotency key) and keeps
+// the result it returns: a retry with the same request hash gets that
+// result back with replayed true, a different request with the same key
+// ErrIdempotencyMismatch, a concurrent one ErrInProgress. A pending key
+// older than a minute (its request died) is taken over; a run that fails
+// releases the key.
+func (s *Service) Once(ctx context.Context, enterprise, idemKey, requestHash string, run func() (string, error)) (result string, replayed bool, err error) {
+	if idemKey == "" {
+		return "", false, invalid("Idempotency-Key", "must not be empty")
+	}
+	if len(idemKey) > 255 {
+		return "", false, invalid("Idempotency-Key", "must be at most 255 characters")
+	}
+	kh := sha256.Sum256([]byte(idemKey))
 	key := "k/" + enterprise + "/" + hex.EncodeToString(kh[:])
-	pending, _ := json.Marshal(idemRecord{State: "pending", RequestHash: o.RequestHash, At: s.now()})
+	pending, _ := json.Marshal(idemRecord{State: "pending", RequestHash: requestHash, At: s.now()})
 	ver, err := s.o.KV.Put(ctx, ns, key, pending, store.KVCond{Absent: true})
 	if errors.Is(err, store.ErrConflict) {
 		v, oldVer, gerr := s.o.KV.Get(ctx, ns, key)
 		if gerr != nil {
-			return nil, fmt.Errorf("credentials: idempotency key: %w", gerr)
+			return "", false, fmt.Errorf("credentials: idempotency key: %w", gerr)
 		}
 		var ir idemRecord
 		if err := json.Unmarshal(v, &ir); err != nil {
-			return nil, fmt.Errorf("credentials: idempotency key: %w", err)
+			return "", false, fmt.Errorf("credentials: idempotency key: %w", err)
 		}
-		if ir.RequestHash != o.RequestHash {
-			return nil, ErrIdempotencyMismatch
+		if ir.RequestHash != requestHash {
+			return "", false, ErrIdempotencyMismatch
 		}
 		if ir.State == "done" {
-			r, b, err := s.Get(ctx, ir.ID)
-			if err != nil {
-				return nil, err
-			}
-			return &Issued{Record: r, Secured: b, Replayed: true}, nil
+			return ir.ID, true, nil
 		}
 		if s.now().Sub(ir.At) < time.Minute {
-			return nil, ErrInProgress
+			return "", false, ErrInProgress
 		}
 		if ver, err = s.o.KV.Put(ctx, ns, key, pending, store.KVCond{Version: oldVer}); err != nil {
 			if errors.Is(err, store.ErrConflict) {
-				return nil, ErrInProgress
+				return "", false, ErrInProgress
 			}
-			return nil, fmt.Errorf("credentials: idempotency key: %w", err)
+			return "", false, fmt.Errorf("credentials: idempotency key: %w", err)
 		}
 	} else if err != nil {
-		return nil, fmt.Errorf("credentials: idempotency key: %w", err)
+		return "", false, fmt.Errorf("credentials: idempotency key: %w", err)
 	}
-	out, err := issue()
+	result, err = run()
 	if err != nil {
 		if derr := s.o.KV.Delete(context.WithoutCancel(ctx), ns, key, store.KVCond{Version: ver}); derr != nil {
 			s.log.WarnContext(ctx, "credentials: release idempotency key", "err", derr)
 		}
-		return nil, err
+		return "", false, err
 	}
-	done, _ := json.Marshal(idemRecord{State: "done", RequestHash: o.RequestHash, ID: out.Record.ID, At: s.now()})
+	done, _ := json.Marshal(idemRecord{State: "done", RequestHash: requestHash, ID: result, At: s.now()})
 	if _, err := s.o.KV.Put(context.WithoutCancel(ctx), ns, key, done, store.KVCond{Version: ver}); err != nil {
 		s.log.WarnContext(ctx, "credentials: record idempotency key", "err", err)
 	}
-	return out, nil
+	return result, false, nil
 }
 
 // LedgerAnchor anchors on a ledger topic of its own, created on first use

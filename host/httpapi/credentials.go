@@ -344,9 +344,23 @@ type bulkError struct {
 	Details map[string]any `json:"details"`
 }
 
+// bulkAnswer is a bulk request's answer; kept without the credentials
+// under its Idempotency-Key, it is what a retry answers (the credentials
+// read back from their records).
+type bulkAnswer struct {
+	Issued        int              `json:"issued"`
+	Failed        int              `json:"failed"`
+	TransactionID string           `json:"transactionId"`
+	MerkleRoot    string           `json:"merkleRoot"`
+	CostSponsored int64            `json:"costSponsored"`
+	Results       []bulkResultView `json:"results"`
+}
+
 // credentialsBulk issues up to credentials.bulk_max credentials in one
 // request: every item answered on its own, one ledger anchor for the
-// batch.
+// batch. With an Idempotency-Key a retry of the same body answers the
+// first request's results (200, Idempotent-Replayed: true) and issues
+// nothing; the key reused for another body is 422.
 func (s *Server) credentialsBulk(c *Ctx) error {
 	var req bulkRequest
 	if err := c.Decode(&req); err != nil {
@@ -364,6 +378,59 @@ func (s *Server) credentialsBulk(c *Ctx) error {
 			Message: fmt.Sprintf("invalid request: credentials: at most %d items per request", max),
 			Details: map[string]any{"field": "credentials", "problem": "too many items", "max": max, "got": len(req.Credentials)}}
 	}
+	idem := string(c.Request.Header.Peek("Idempotency-Key"))
+	if idem == "" {
+		ans, err := s.bulkIssue(c, ent, &req)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, ans)
+	}
+	var fresh *bulkAnswer
+	kept, replayed, err := s.Credentials.Once(c, ent.ID, idem, requestHash(c), func() (string, error) {
+		var err error
+		if fresh, err = s.bulkIssue(c, ent, &req); err != nil {
+			return "", err
+		}
+		short := *fresh
+		short.Results = make([]bulkResultView, len(fresh.Results))
+		for i, r := range fresh.Results {
+			r.Credential = nil
+			short.Results[i] = r
+		}
+		b, err := json.Marshal(short)
+		return string(b), err
+	})
+	if err != nil {
+		var ae *Error
+		if errors.As(err, &ae) {
+			return ae
+		}
+		return credentialError(err, "")
+	}
+	if !replayed {
+		return c.JSON(http.StatusOK, fresh)
+	}
+	var ans bulkAnswer
+	if err := json.Unmarshal([]byte(kept), &ans); err != nil {
+		return fmt.Errorf("bulk idempotency record: %w", err)
+	}
+	for i, r := range ans.Results {
+		if r.CredentialID == "" {
+			continue
+		}
+		rec, b, err := s.Credentials.Get(c, r.CredentialID)
+		if err != nil {
+			return fmt.Errorf("bulk replay: credential %s: %w", r.CredentialID, err)
+		}
+		ans.Results[i].Credential = credentialJSON(rec, b)
+	}
+	c.Response.Header.Set("Idempotent-Replayed", "true")
+	return c.JSON(http.StatusOK, &ans)
+}
+
+// bulkIssue issues the items of a validated bulk request.
+func (s *Server) bulkIssue(c *Ctx, ent *store.Enterprise, req *bulkRequest) (*bulkAnswer, error) {
 	items := make([]credentials.BatchItem, len(req.Credentials))
 	pre := make([]*Error, len(req.Credentials))
 	var valid []int
@@ -382,7 +449,7 @@ func (s *Server) credentialsBulk(c *Ctx) error {
 		valid = append(valid, i)
 	}
 	if err := s.consumeMonthly(c, len(valid)); err != nil {
-		return err
+		return nil, err
 	}
 	batch := make([]credentials.BatchItem, len(valid))
 	for j, i := range valid {
@@ -391,13 +458,13 @@ func (s *Server) credentialsBulk(c *Ctx) error {
 	if len(batch) > 0 {
 		if err := c.sponsor(enterprisePayer(ent), treasury.OpBulkIssuance, int64(len(batch))); err != nil {
 			s.consumeMonthly(c, -len(valid))
-			return err
+			return nil, err
 		}
 	}
 	res, err := s.Credentials.IssueBatch(c, credentials.Issuer{EnterpriseID: ent.ID, DID: ent.ManagedDID, Name: ent.OrganizationName}, batch)
 	if err != nil {
 		s.consumeMonthly(c, -len(valid))
-		return err
+		return nil, err
 	}
 	out := make([]bulkResultView, len(req.Credentials))
 	issued, failed, tx, root := 0, 0, "", ""
@@ -431,9 +498,7 @@ func (s *Server) credentialsBulk(c *Ctx) error {
 			s.Logger.Warn("give back monthly issuances", "err", err)
 		}
 	}
-	return c.JSON(http.StatusOK, map[string]any{
-		"issued": issued, "failed": failed, "transactionId": tx, "merkleRoot": root, "results": out,
-	})
+	return &bulkAnswer{Issued: issued, Failed: failed, TransactionID: tx, MerkleRoot: root, CostSponsored: c.costCents(), Results: out}, nil
 }
 
 type verifyRequest struct {
