@@ -639,7 +639,15 @@ func TestSecretsNeverLogged(t *testing.T) {
 
 func TestBootstrapAdmin(t *testing.T) {
 	cfg := testConfig(t)
+	// A password file left by a first start that died before creating the
+	// account must not keep the data dir from ever starting.
+	if err := os.WriteFile(cfg.AdminPasswordFile(), []byte("stale\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tg := startGateway(t, cfg)
+	if pw, _ := os.ReadFile(cfg.AdminPasswordFile()); strings.TrimSpace(string(pw)) == "stale" {
+		t.Fatal("the stale password file was kept")
+	}
 	fi, err := os.Stat(cfg.AdminPasswordFile())
 	if err != nil {
 		t.Fatal(err)

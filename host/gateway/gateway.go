@@ -490,6 +490,14 @@ func (g *Gateway) bootstrapAdmin(ctx context.Context) error {
 	now := time.Now()
 	u := &store.User{ID: uuid.NewString(), Email: AdminEmail, PasswordHash: hash,
 		Roles: []string{store.RoleAdmin, store.RoleUser}, Tier: "individual", Status: "active", CreatedAt: now, UpdatedAt: now}
+	// The file is written before the account so that a password is never
+	// lost; a file left by a start that died in between guards no account
+	// (the store has none), so it is replaced.
+	if err := os.Remove(g.Config.AdminPasswordFile()); err == nil {
+		g.Logger.Warn("replaced a stale admin password file: no account existed for it", "passwordFile", g.Config.AdminPasswordFile())
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
 	f, err := os.OpenFile(g.Config.AdminPasswordFile(), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("bootstrap admin: %w", err)
