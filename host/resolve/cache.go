@@ -269,7 +269,7 @@ func (r *Resolver) policy(method string, res *Result) (ttl, grace time.Duration)
 			ttl = r.cfg.DefaultTTL
 		}
 		return max(ttl, 0), max(r.cfg.StaleGrace[method], 0)
-	case CodeNotFound, CodeInvalidDID:
+	case CodeNotFound, CodeInvalidDID, CodeUnsupportedNetwork:
 		return max(r.cfg.NegativeTTL, 0), 0
 	}
 	return 0, 0
@@ -453,7 +453,7 @@ func (r *Resolver) fillName(ctx context.Context, nr NameResolver, name, key stri
 	switch e.nameCode {
 	case "":
 		ttl, grace = r.cfg.TTL[NameMethod], r.cfg.StaleGrace[NameMethod]
-	case CodeNotFound, CodeInvalidDID:
+	case CodeNotFound, CodeInvalidDID, CodeUnsupportedNetwork:
 		ttl = r.cfg.NegativeTTL
 	}
 	if ttl > 0 {

@@ -35,6 +35,7 @@ const (
 	CodeRepresentationNotSupported = did.CodeRepresentationNotSupported
 	CodeInternalError              = did.CodeInternalError
 	CodeUnavailable                = did.CodeUnavailable
+	CodeUnsupportedNetwork         = did.CodeUnsupportedNetwork
 	CodeInvalidDIDDocument         = "invalidDidDocument"
 )
 
@@ -74,7 +75,9 @@ func StatusForCode(code string) int {
 		return http.StatusNotFound
 	case CodeRepresentationNotSupported:
 		return http.StatusNotAcceptable
-	case CodeMethodNotSupported:
+	case CodeMethodNotSupported, CodeUnsupportedNetwork:
+		// A network this resolver does not read is, like a method it
+		// does not know, not implemented here; not a server failure.
 		return http.StatusNotImplemented
 	}
 	return http.StatusInternalServerError
