@@ -52,7 +52,7 @@ func (c *Ctx) costCents() int64 {
 		return 0
 	}
 	_, mc := c.sp.Cost()
-	return (mc + treasury.MicrocentsPerCent - 1) / treasury.MicrocentsPerCent
+	return treasury.CeilCents(mc)
 }
 
 func userPayer(u *store.User) treasury.Payer {
@@ -159,7 +159,7 @@ func (s *Server) treasurySponsor(c *Ctx) error {
 	return c.JSON(http.StatusCreated, map[string]any{
 		"sponsored": true, "spendId": rec.ID, "transactionId": tx, "operationType": rec.Operation,
 		"estimatedCost": req.EstimatedCost, "actualTinybars": rec.ActualTinybars,
-		"actualCost":           (rec.ActualMicrocents + treasury.MicrocentsPerCent - 1) / treasury.MicrocentsPerCent,
+		"actualCost":           treasury.CeilCents(rec.ActualMicrocents),
 		"actualCostMicrocents": rec.ActualMicrocents, "reason": rec.Reason,
 	})
 }
@@ -201,15 +201,25 @@ func (s *Server) analyticsUsage(c *Ctx) error {
 		"sponsored": usage, "limits": lim, "subscription": s.Treasury.Subscription(treasury.KindUser, u.ID)})
 }
 
-func (s *Server) enterpriseUsage(c *Ctx) error {
+// enterpriseMonth is the readable enterprise and the month of a treasury
+// request about it.
+func (s *Server) enterpriseMonth(c *Ctx) (*store.Enterprise, string, error) {
 	if err := s.needTreasury(); err != nil {
-		return err
+		return nil, "", err
 	}
 	ent, err := s.readableEnterprise(c)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	mon, err := monthParam(c, s.Now())
+	if err != nil {
+		return nil, "", err
+	}
+	return ent, mon, nil
+}
+
+func (s *Server) enterpriseUsage(c *Ctx) error {
+	ent, mon, err := s.enterpriseMonth(c)
 	if err != nil {
 		return err
 	}
@@ -226,14 +236,7 @@ func (s *Server) enterpriseUsage(c *Ctx) error {
 // enterpriseInvoice is an enterprise's invoice for a month, as JSON or,
 // with Accept: text/csv or format=csv, as CSV.
 func (s *Server) enterpriseInvoice(c *Ctx) error {
-	if err := s.needTreasury(); err != nil {
-		return err
-	}
-	ent, err := s.readableEnterprise(c)
-	if err != nil {
-		return err
-	}
-	mon, err := monthParam(c, s.Now())
+	ent, mon, err := s.enterpriseMonth(c)
 	if err != nil {
 		return err
 	}
@@ -276,7 +279,7 @@ func (s *Server) billingMargins(c *Ctx) error {
 		}
 		m := treasury.Margin{EnterpriseID: e.ID, Plan: inv.Plan, Credentials: inv.Credentials, RevenueCents: inv.Total,
 			NetworkMicrocents: inv.NetworkCostMicrocents,
-			NetworkCents:      (inv.NetworkCostMicrocents + treasury.MicrocentsPerCent - 1) / treasury.MicrocentsPerCent}
+			NetworkCents:      treasury.CeilCents(inv.NetworkCostMicrocents)}
 		m.MarginCents = m.RevenueCents - m.NetworkCents
 		out = append(out, m)
 		tot.Credentials += m.Credentials

@@ -55,6 +55,10 @@ type RateView struct {
 
 func roundCents(mc int64) int64 { return (mc + MicrocentsPerCent/2) / MicrocentsPerCent }
 
+// CeilCents is mc microcents in whole cents, rounded up: what a fee shown
+// to its payer costs at most.
+func CeilCents(mc int64) int64 { return (mc + MicrocentsPerCent - 1) / MicrocentsPerCent }
+
 func view(a Agg) AggView {
 	return AggView{Count: a.Count, Units: a.Units, Tinybars: a.ActualTinybars, USDCost: roundCents(a.ActualMicrocents),
 		USDCostMicrocents: a.ActualMicrocents, EstimatedCost: roundCents(a.EstimateMicro)}
