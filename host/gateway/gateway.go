@@ -225,7 +225,7 @@ func (g *Gateway) openIdentity(cfg *config.Config, keys *Keys, lim *limits.Servi
 		return fmt.Errorf("ledger: %w", err)
 	}
 	g.Ledger = raw
-	if g.Treasury, err = openTreasury(cfg, keys, g.Store.KV(), raw, g.Policy, reg, log); err != nil {
+	if g.Treasury, err = openTreasury(cfg, keys, g.Store.KV(), raw, g.Policy, m, reg, log); err != nil {
 		return err
 	}
 	l := g.Treasury.Ledger()
@@ -434,7 +434,7 @@ func openLedger(cfg *config.Config, keys *Keys, log *slog.Logger) (ledger.Ledger
 
 // maintain rotates the signing key when it is due.
 // openTreasury opens the treasury over the raw ledger.
-func openTreasury(cfg *config.Config, keys *Keys, kv store.KV, l ledger.Ledger, pol *policy.Engine, reg prometheus.Registerer, log *slog.Logger) (*treasury.Service, error) {
+func openTreasury(cfg *config.Config, keys *Keys, kv store.KV, l ledger.Ledger, pol *policy.Engine, m *metrics.Metrics, reg prometheus.Registerer, log *slog.Logger) (*treasury.Service, error) {
 	t := cfg.Treasury
 	est := make(map[string]int64, len(t.Operations))
 	for op, v := range t.Operations {
@@ -450,8 +450,16 @@ func openTreasury(cfg *config.Config, keys *Keys, kv store.KV, l ledger.Ledger, 
 		KV: kv, Ledger: l, Policy: pol, MemoKey: keys.MemoKey, Estimates: est,
 		RateRefresh: t.RateRefresh, RateMaxAge: t.RateMaxAge, MinCentsPerHbar: t.MinCentsPerHbar, MaxCentsPerHbar: t.MaxCentsPerHbar,
 		LowBalance: t.LowBalanceHbar * 100_000_000, BalanceInterval: t.BalanceInterval,
-		Registerer: reg, Logger: log,
+		Registerer: reg, Transactions: txCounter(m), Logger: log,
 	})
+}
+
+// txCounter is hedera_transactions_total, or nil without shared metrics.
+func txCounter(m *metrics.Metrics) *prometheus.CounterVec {
+	if m == nil {
+		return nil
+	}
+	return m.HederaTransactions
 }
 
 func (g *Gateway) maintain() {

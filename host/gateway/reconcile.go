@@ -39,7 +39,7 @@ func Reconcile(ctx context.Context, cfg *config.Config, log *slog.Logger) (rep *
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
 	defer func() { err = errors.Join(err, l.Close()) }()
-	t, err := openTreasury(cfg, keys, st.KV(), l, pol, reg, log)
+	t, err := openTreasury(cfg, keys, st.KV(), l, pol, nil, reg, log)
 	if err != nil {
 		return nil, err
 	}

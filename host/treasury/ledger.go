@@ -33,16 +33,26 @@ func (l *sponsoredLedger) pay(ctx context.Context, txType string, write func(con
 	if sp == nil {
 		var err error
 		if sp, err = l.s.begin(ctx, Platform, primitive(txType), 1, 0); err != nil {
+			l.count(txType, "refused", 1)
 			return ledger.Receipt{}, err
 		}
 		defer sp.End()
 	}
 	r, entity, err := write(ledger.WithMemo(ctx, sp.memo))
 	if err != nil {
+		l.count(txType, "failure", 1)
 		return r, err
 	}
+	l.count(txType, "success", max(r.Chunks, 1))
 	sp.add(r, txType, entity)
 	return r, nil
+}
+
+// count adds n to hedera_transactions_total{transaction_type,status}.
+func (l *sponsoredLedger) count(txType, status string, n int) {
+	if c := l.s.o.Transactions; c != nil {
+		c.WithLabelValues(txType, status).Add(float64(n))
+	}
 }
 
 func (l *sponsoredLedger) CreateTopic(ctx context.Context, o ledger.TopicOptions) (ledger.Receipt, error) {

@@ -110,6 +110,11 @@ type Options struct {
 	RecoverWindow time.Duration
 	// Registerer receives the treasury's metrics (none if nil).
 	Registerer prometheus.Registerer
+	// Transactions, if set, counts every ledger transaction written through
+	// Ledger() by transaction_type (the Tx* names) and status (success,
+	// failure, refused): the design's hedera_transactions_total. A chunked
+	// message counts one per chunk.
+	Transactions *prometheus.CounterVec
 	// Logger; slog.Default() if nil.
 	Logger *slog.Logger
 	// Now is the clock; time.Now if nil.
