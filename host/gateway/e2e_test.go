@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -834,6 +835,12 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 
 func TestConcurrentRegistrationsSameEmail(t *testing.T) {
 	tg := startGateway(t, testConfig(t))
+	admin := tg.adminToken()
+	dids := func() float64 {
+		r := tg.do("GET", "/metrics", nil, bearer(admin)...)
+		return metricValue(t, r.body, `did_operations_total{operation_type="create",status="success"}`)
+	}
+	before := dids()
 	var wg sync.WaitGroup
 	codes := make(chan int, 8)
 	for i := 0; i < 8; i++ {
@@ -859,6 +866,26 @@ func TestConcurrentRegistrationsSameEmail(t *testing.T) {
 	if created != 1 {
 		t.Fatalf("%d registrations succeeded, want 1", created)
 	}
+	// The losers were refused before a DID was made (and paid) for them.
+	if n := dids() - before; n != 1 {
+		t.Fatalf("%v DIDs created for one registration", n)
+	}
+}
+
+// metricValue returns the value of the sample named exactly series (name
+// and labels, as the text exposition prints them), or 0 if absent.
+func metricValue(t *testing.T, body []byte, series string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", series, err)
+			}
+			return f
+		}
+	}
+	return 0
 }
 
 // withTestRoutes adds routes used to test the chain itself, granted by an

@@ -166,6 +166,11 @@ func (s *Server) register(c *Ctx) error {
 		return &Error{Status: http.StatusUnprocessableEntity, Code: CodeUnprocessable, Message: "password rejected: " + err.Error(),
 			Details: map[string]any{"field": "password", "problem": err.Error()}}
 	}
+	// One registration of an address at a time, so that the losers of a
+	// race are refused before a DID is created and paid for them. (The
+	// store's unique e-mail index still decides; this keeps a lost race
+	// from leaving an unused topic, DID and fee behind.)
+	defer s.regLocks.lock(email)()
 	if _, err := s.Store.Users().GetByEmail(c, email); err == nil {
 		return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: "an account with this e-mail already exists", Details: map[string]any{"field": "email"}}
 	}
@@ -176,9 +181,7 @@ func (s *Server) register(c *Ctx) error {
 	now := s.Now()
 	u := &store.User{ID: uuid.NewString(), Email: email, PasswordHash: hash, Roles: []string{store.RoleUser},
 		Tier: tier, Status: "active", CreatedAt: now, UpdatedAt: now, LastLoginAt: now}
-	// The identity first: a user record never exists without its DID. (If
-	// the user record then loses a race on the e-mail, the new topic and
-	// DID stay unused.)
+	// The identity first: a user record never exists without its DID.
 	if err := c.sponsor(userPayer(u), treasury.OpDIDCreate, 1); err != nil {
 		return err
 	}

@@ -97,6 +97,9 @@ type Server struct {
 	corsHdrs  string
 	corsAge   string
 
+	// regLocks serialises registrations of one e-mail address.
+	regLocks keyLocks
+
 	access   *accessLog
 	httpSrv  *fasthttp.Server
 	adminSrv *fasthttp.Server
