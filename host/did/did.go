@@ -67,8 +67,16 @@ func (e *ResolutionError) Is(target error) bool {
 	return ok && t.Message == "" && t.Err == nil && t.Code == e.Code
 }
 
+// Wrap returns a ResolutionError with the code and a message for the
+// client; cause is kept as Err (for logs and errors.Is) but not put in the
+// message, whose text resolvers return to anyone who asks.
+func Wrap(code, message string, cause error) *ResolutionError {
+	return &ResolutionError{Code: code, Message: message, Err: cause}
+}
+
 // Errorf returns a ResolutionError with the code and a formatted message.
-// A %w verb in format is honoured: the wrapped error becomes Err.
+// A %w verb in format is honoured: the wrapped error becomes Err, and its
+// text is part of the message (use Wrap when it must not be).
 func Errorf(code, format string, args ...any) *ResolutionError {
 	err := fmt.Errorf(format, args...)
 	return &ResolutionError{Code: code, Message: err.Error(), Err: errors.Unwrap(err)}
@@ -167,6 +175,9 @@ type VerificationMethod struct {
 	PublicKeyMultibase string         `json:"publicKeyMultibase,omitempty"`
 	PublicKeyBase58    string         `json:"publicKeyBase58,omitempty"`
 	PublicKeyJwk       map[string]any `json:"publicKeyJwk,omitempty"`
+	// BlockchainAccountID is a CAIP-10 account ID (did:pkh's
+	// EcdsaSecp256k1RecoveryMethod2020 methods).
+	BlockchainAccountID string `json:"blockchainAccountId,omitempty"`
 }
 
 // VerificationRef is an entry of a verification relationship: either a

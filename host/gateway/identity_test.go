@@ -98,6 +98,8 @@ func TestResolutionErrors(t *testing.T) {
 		"did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK": 200,
 		"did:key:zBAD": 400,
 		"nobody.iam":   404,
+		// A well-formed DID of a topic that does not exist.
+		"did:hedera:local:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK_0.0.999999": 404,
 		// A network this gateway's ledger is not on.
 		"did:hedera:mainnet:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK_0.0.5": 501,
 	}
@@ -107,11 +109,19 @@ func TestResolutionErrors(t *testing.T) {
 			t.Errorf("%s: %d, want %d: %s", in, r.status, want, r.body)
 		}
 		if want >= 400 {
+			// An RFC 9457 problem with a type of the W3C DID namespace.
 			var res struct {
-				Meta struct{ Error string } `json:"didResolutionMetadata"`
+				Meta struct {
+					Error struct{ Type, Title, Detail, Code string }
+				} `json:"didResolutionMetadata"`
 			}
-			if json.Unmarshal(r.body, &res); res.Meta.Error == "" {
-				t.Errorf("%s: no error in the resolution metadata: %s", in, r.body)
+			if err := json.Unmarshal(r.body, &res); err != nil || !strings.HasPrefix(res.Meta.Error.Type, "https://www.w3.org/ns/did#") ||
+				res.Meta.Error.Code == "" || res.Meta.Error.Title == "" {
+				t.Errorf("%s: no problem details in the resolution metadata: %s (%v)", in, r.body, err)
+			}
+			// The detail is for the client: no internal error chain.
+			if strings.Contains(res.Meta.Error.Detail, "ledger:") || strings.Contains(res.Meta.Error.Detail, "did: ") {
+				t.Errorf("%s: internal error text in the detail %q", in, res.Meta.Error.Detail)
 			}
 		}
 	}

@@ -319,7 +319,7 @@ func (r *Resolver) putHot(key string, e *entry, now time.Time) {
 // Store-tier encoding: version byte, freshUntil and staleUntil (Unix ns),
 // the length of the JSON header, the header (the Result without its body,
 // or the name mapping), then the body.
-const storeVersion = 1
+const storeVersion = 2 // 2: resolution errors as problem details
 
 type storedHeader struct {
 	Result  *Result `json:"r,omitempty"`

@@ -301,6 +301,10 @@ func Encode(r *Result, mediaType string) ([]byte, error) {
 		if len(out.Document) > 0 && out.ResolutionMetadata.ContentType == "" {
 			out.ResolutionMetadata.ContentType = MediaTypeDIDLDJSON
 		}
+		if out.DocumentMetadata.Deactivated && out.ResolutionMetadata.Error == "" {
+			out.ResolutionMetadata.Error = CodeDeactivated
+			out.ResolutionMetadata.ErrorMessage = "the DID has been deactivated"
+		}
 		b, err := json.Marshal(&out)
 		if err != nil {
 			return nil, fmt.Errorf("resolve: encode resolution result: %w", err)

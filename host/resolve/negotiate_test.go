@@ -130,7 +130,7 @@ func TestEncodeRepresentations(t *testing.T) {
 	// An error is always a resolution result.
 	e := errorResult(CodeNotFound, "no")
 	b, _ = Encode(e, MediaTypeDIDJSON)
-	if !strings.Contains(string(b), `"error":"notFound"`) || ContentType(e, MediaTypeDIDJSON) != MediaTypeResolution {
+	if !strings.Contains(string(b), `"error":{"type":"https://www.w3.org/ns/did#NOT_FOUND"`) || ContentType(e, MediaTypeDIDJSON) != MediaTypeResolution {
 		t.Fatalf("error as did+json: %s", b)
 	}
 	if _, err := Encode(res, "text/html"); !errors.Is(err, ErrRepresentationNotSupported) {

@@ -587,8 +587,10 @@ func TestErrorStatuses(t *testing.T) {
 		if json.Unmarshal(res.Body, &body) != nil || res.MediaType != MediaTypeResolution {
 			t.Errorf("%q: error body %s (%s)", tt.input, res.Body, res.MediaType)
 		}
+		// The error is an RFC 9457 problem of the W3C DID namespace.
 		md, _ := body["didResolutionMetadata"].(map[string]any)
-		if md["error"] != tt.code || body["didDocument"] != nil {
+		pd, _ := md["error"].(map[string]any)
+		if pd["type"] != TypeURI(tt.code) || pd["code"] != tt.code || pd["title"] == "" || body["didDocument"] != nil {
 			t.Errorf("%q: body %s", tt.input, res.Body)
 		}
 	}
@@ -599,7 +601,8 @@ func TestErrorStatuses(t *testing.T) {
 		if err != nil || res.HTTPStatus() != http.StatusGone || !res.DocumentMetadata.Deactivated {
 			t.Fatalf("deactivated (%q): %v status %d", accept, err, res.HTTPStatus())
 		}
-		if accept == "" && !strings.Contains(string(res.Body), `"deactivated":true`) {
+		if accept == "" && (!strings.Contains(string(res.Body), `"deactivated":true`) ||
+			!strings.Contains(string(res.Body), `"type":"https://www.w3.org/ns/did#DEACTIVATED"`)) {
 			t.Fatalf("deactivated body %s", res.Body)
 		}
 	}
@@ -611,6 +614,40 @@ func TestErrorStatuses(t *testing.T) {
 	}
 	if StatusForCode(CodeUnavailable) != 500 || StatusForCode("somethingElse") != 500 || StatusForCode(CodeInvalidDIDDocument) != 500 {
 		t.Fatal("other codes must be 500 (DID Resolution §12.1)")
+	}
+}
+
+func TestResolutionMetadataJSON(t *testing.T) {
+	for _, code := range []string{CodeInvalidDID, CodeNotFound, CodeUnavailable, CodeUnsupportedNetwork, CodeDeactivated} {
+		in := ResolutionMetadata{Duration: 3, Error: code, ErrorMessage: "why"}
+		b, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct {
+			Error Problem `json:"error"`
+		}
+		if err := json.Unmarshal(b, &p); err != nil || !strings.HasPrefix(p.Error.Type, "https://www.w3.org/ns/did#") || p.Error.Detail != "why" {
+			t.Fatalf("%s: %s", code, b)
+		}
+		var out ResolutionMetadata
+		if err := json.Unmarshal(b, &out); err != nil || out != in {
+			t.Fatalf("%s: round trip %+v from %s (%v)", code, out, b, err)
+		}
+	}
+	// The older keyword form, and a problem with a type only.
+	var m ResolutionMetadata
+	if err := json.Unmarshal([]byte(`{"duration":1,"error":"notFound","errorMessage":"gone"}`), &m); err != nil || m.Error != CodeNotFound || m.ErrorMessage != "gone" {
+		t.Fatalf("keyword form: %+v %v", m, err)
+	}
+	if err := json.Unmarshal([]byte(`{"error":{"type":"https://www.w3.org/ns/did#INVALID_DID"}}`), &m); err != nil || m.Error != CodeInvalidDID {
+		t.Fatalf("type only: %+v %v", m, err)
+	}
+	if err := json.Unmarshal([]byte(`{"error":{"type":"urn:x"}}`), &m); err != nil || m.Error != CodeInternalError {
+		t.Fatalf("unknown type: %+v %v", m, err)
+	}
+	if b, _ := json.Marshal(ResolutionMetadata{ContentType: MediaTypeDIDLDJSON}); strings.Contains(string(b), "error") {
+		t.Fatalf("success carries an error: %s", b)
 	}
 }
 

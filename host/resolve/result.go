@@ -37,6 +37,10 @@ const (
 	CodeUnavailable                = did.CodeUnavailable
 	CodeUnsupportedNetwork         = did.CodeUnsupportedNetwork
 	CodeInvalidDIDDocument         = "invalidDidDocument"
+	// CodeDeactivated is not a failure: it is the error a deactivated
+	// DID's resolution result carries (with its document metadata, and
+	// HTTP status 410) so that a client that reads only the error sees it.
+	CodeDeactivated = "deactivated"
 )
 
 // TypeURI returns the RFC 9457 problem type URI of a resolution error code
@@ -57,8 +61,108 @@ func TypeURI(code string) string {
 		return "https://www.w3.org/ns/did#INVALID_DID_DOCUMENT"
 	case CodeInternalError:
 		return "https://www.w3.org/ns/did#INTERNAL_ERROR"
+	case CodeDeactivated:
+		return "https://www.w3.org/ns/did#DEACTIVATED"
 	}
 	return ""
+}
+
+// problemType is the type URI written for code: TypeURI's, else the
+// nearest standard one (a network this resolver does not read is a method
+// it does not support; anything else an internal error). The exact code
+// travels beside it in the problem's "code" member.
+func problemType(code string) string {
+	if u := TypeURI(code); u != "" {
+		return u
+	}
+	if code == CodeUnsupportedNetwork {
+		return TypeURI(CodeMethodNotSupported)
+	}
+	return TypeURI(CodeInternalError)
+}
+
+// codeOfType is the inverse of TypeURI.
+func codeOfType(uri string) string {
+	for _, c := range []string{CodeInvalidDID, CodeInvalidOptions, CodeNotFound, CodeMethodNotSupported,
+		CodeRepresentationNotSupported, CodeInvalidDIDDocument, CodeInternalError, CodeDeactivated} {
+		if TypeURI(c) == uri {
+			return c
+		}
+	}
+	return ""
+}
+
+var problemTitles = map[string]string{
+	CodeInvalidDID:                 "Invalid DID",
+	CodeInvalidOptions:             "Invalid resolution options",
+	CodeNotFound:                   "DID not found",
+	CodeMethodNotSupported:         "DID method not supported",
+	CodeRepresentationNotSupported: "Representation not supported",
+	CodeInvalidDIDDocument:         "Invalid DID document",
+	CodeInternalError:              "Internal error",
+	CodeUnavailable:                "DID method temporarily unavailable",
+	CodeUnsupportedNetwork:         "DID network not supported",
+	CodeDeactivated:                "DID deactivated",
+}
+
+// Problem is didResolutionMetadata.error: an RFC 9457 problem details
+// object whose type is a URI of the W3C DID namespace (DID Resolution §11).
+// Code is an extension member (RFC 9457 §3.2) with the error keyword of
+// DID Core and the DIF Universal Resolver ("notFound", …), for clients
+// that match on it.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title,omitempty"`
+	Detail string `json:"detail,omitempty"`
+	Code   string `json:"code,omitempty"`
+}
+
+type metadataJSON struct {
+	ContentType string   `json:"contentType,omitempty"`
+	Duration    int64    `json:"duration"`
+	Retrieved   string   `json:"retrieved,omitempty"`
+	Error       *Problem `json:"error,omitempty"`
+}
+
+// MarshalJSON writes Error and ErrorMessage as the error's problem
+// details object.
+func (m ResolutionMetadata) MarshalJSON() ([]byte, error) {
+	out := metadataJSON{ContentType: m.ContentType, Duration: m.Duration, Retrieved: m.Retrieved}
+	if m.Error != "" {
+		out.Error = &Problem{Type: problemType(m.Error), Title: problemTitles[m.Error], Detail: m.ErrorMessage, Code: m.Error}
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, and also the older form
+// with the keyword in "error" and the text in "errorMessage".
+func (m *ResolutionMetadata) UnmarshalJSON(b []byte) error {
+	var in struct {
+		metadataJSON
+		Error        json.RawMessage `json:"error"`
+		ErrorMessage string          `json:"errorMessage"`
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	*m = ResolutionMetadata{ContentType: in.ContentType, Duration: in.Duration, Retrieved: in.Retrieved, ErrorMessage: in.ErrorMessage}
+	switch {
+	case len(in.Error) == 0 || string(in.Error) == "null":
+	case in.Error[0] == '"':
+		return json.Unmarshal(in.Error, &m.Error)
+	default:
+		var p Problem
+		if err := json.Unmarshal(in.Error, &p); err != nil {
+			return err
+		}
+		m.Error, m.ErrorMessage = p.Code, p.Detail
+		if m.Error == "" {
+			if m.Error = codeOfType(p.Type); m.Error == "" {
+				m.Error = CodeInternalError
+			}
+		}
+	}
+	return nil
 }
 
 // StatusForCode maps an error code to the HTTP status of the DID Resolution
@@ -92,9 +196,11 @@ type ResolutionMetadata struct {
 	Duration int64 `json:"duration"`
 	// Retrieved is when the document was obtained from the method (XML
 	// datetime, UTC, whole seconds).
-	Retrieved    string `json:"retrieved,omitempty"`
-	Error        string `json:"error,omitempty"`
-	ErrorMessage string `json:"errorMessage,omitempty"`
+	Retrieved string `json:"retrieved,omitempty"`
+	// Error is the error keyword ("" on success) and ErrorMessage its
+	// text; both are written as one Problem (see MarshalJSON).
+	Error        string `json:"-"`
+	ErrorMessage string `json:"-"`
 }
 
 // DocumentMetadata is didDocumentMetadata (DID Core §7.1.3). Datetimes are

@@ -158,18 +158,21 @@ func (r *Resolver) Resolve(ctx context.Context, s string, opts did.ResolveOption
 	defer cancel()
 	pu, _ := url.Parse(u)
 	if err := r.policy.CheckURL(pu); err != nil {
-		return nil, did.Errorf(did.CodeNotFound, "did:web: destination refused: %w", err)
+		return nil, did.Wrap(did.CodeNotFound, "did:web: this resolver may not fetch from the DID's host", err)
 	}
 	status, _, body, err := r.policy.Get(ctx, r.client, u, http.Header{"Accept": {"application/did+json, application/json;q=0.9"}})
 	switch {
+	// The causes (addresses a name resolved to, dial errors) stay out of
+	// the messages: they would tell anyone what this resolver's network
+	// looks like.
 	case errors.Is(err, netguard.ErrDenied):
-		return nil, did.Errorf(did.CodeNotFound, "did:web: destination refused: %w", err)
+		return nil, did.Wrap(did.CodeNotFound, "did:web: this resolver may not fetch from the DID's host", err)
 	case errors.Is(err, netguard.ErrTooLarge):
-		return nil, did.Errorf(did.CodeInternalError, "did:web: document larger than %d bytes: %w", r.maxBytes, err)
+		return nil, did.Wrap(did.CodeInternalError, fmt.Sprintf("did:web: document larger than %d bytes", r.maxBytes), err)
 	case err != nil && (errors.Is(err, context.DeadlineExceeded) || isTimeout(err)):
-		return nil, did.Errorf(did.CodeUnavailable, "did:web: fetch timed out: %w", err)
+		return nil, did.Wrap(did.CodeUnavailable, "did:web: fetching the document timed out", err)
 	case err != nil:
-		return nil, did.Errorf(did.CodeUnavailable, "did:web: fetch failed: %w", err)
+		return nil, did.Wrap(did.CodeUnavailable, "did:web: fetching the document failed", err)
 	case status == http.StatusNotFound || status == http.StatusGone:
 		return nil, did.Errorf(did.CodeNotFound, "did:web: %s answered %d", u, status)
 	case status != http.StatusOK:

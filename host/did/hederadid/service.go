@@ -483,11 +483,11 @@ func (tc *topicCache) fold(m *ledger.Message, p *parsed) (rotated *State) {
 func ledgerError(err error) error {
 	switch {
 	case errors.Is(err, ledger.ErrTopicNotFound):
-		return did.Errorf(did.CodeNotFound, "DID topic not found: %w", err)
+		return did.Wrap(did.CodeNotFound, "the DID's topic does not exist", err)
 	case errors.Is(err, ledger.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		return did.Errorf(did.CodeUnavailable, "ledger unavailable: %w", err)
+		return did.Wrap(did.CodeUnavailable, "the ledger is unavailable", err)
 	default:
-		return did.Errorf(did.CodeInternalError, "ledger read failed: %w", err)
+		return did.Wrap(did.CodeInternalError, "reading the ledger failed", err)
 	}
 }
 
