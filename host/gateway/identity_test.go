@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 type registered struct {
@@ -22,6 +24,16 @@ func (tg *testGateway) registerFull(body map[string]string) registered {
 	}
 	var out registered
 	json.Unmarshal(r.body, &out)
+	// The design's answer: userId, did, limits and the tokens; no
+	// hederaAccount (users hold no ledger account: the treasury pays).
+	var full struct {
+		Limits        map[string]any `json:"limits"`
+		HederaAccount *string        `json:"hederaAccount"`
+	}
+	json.Unmarshal(r.body, &full)
+	if out.UserID == "" || out.DID == "" || out.AccessToken == "" || full.Limits["maxDidProfiles"] != float64(2) || full.HederaAccount != nil {
+		tg.t.Fatalf("register answer: %s", r.body)
+	}
 	return out
 }
 
@@ -204,5 +216,96 @@ func TestIAMNames(t *testing.T) {
 	r = tg.do("GET", "/1.0/identifiers/gus.iam", nil, "Accept", "application/did+json")
 	if r.status != 200 || r.json(t)["id"] != u.DID {
 		t.Fatalf("gus.iam: %d %s", r.status, r.body)
+	}
+}
+
+// TestDIDKeyRotationAndVersions: the owner sets alsoKnownAs and rotates
+// the DID's key over HTTP; the current document has the new key, the
+// earlier versions (by versionId and by versionTime) still have the old
+// one, and the DID keeps accepting updates signed with the new key.
+func TestDIDKeyRotationAndVersions(t *testing.T) {
+	tg := startGateway(t, testConfig(t))
+	u := tg.registerFull(map[string]string{"email": "rot@example.com", "password": goodPassword})
+	auth := bearer(u.AccessToken)
+	type version struct {
+		Doc struct {
+			AlsoKnownAs        []string `json:"alsoKnownAs"`
+			VerificationMethod []struct {
+				ID                 string `json:"id"`
+				PublicKeyMultibase string `json:"publicKeyMultibase"`
+			} `json:"verificationMethod"`
+		} `json:"didDocument"`
+		Meta struct {
+			Created   string `json:"created"`
+			Updated   string `json:"updated"`
+			VersionID string `json:"versionId"`
+		} `json:"didDocumentMetadata"`
+	}
+	resolve := func(query string) version {
+		t.Helper()
+		r := tg.do("GET", "/1.0/identifiers/"+u.DID+query, nil)
+		if r.status != 200 {
+			t.Fatalf("resolve %s: %d %s", query, r.status, r.body)
+		}
+		var v version
+		if err := json.Unmarshal(r.body, &v); err != nil || len(v.Doc.VerificationMethod) == 0 {
+			t.Fatalf("resolve %s: %s (%v)", query, r.body, err)
+		}
+		return v
+	}
+	first := resolve("")
+	oldKey := first.Doc.VerificationMethod[0].PublicKeyMultibase
+
+	wantError(t, tg.do("PATCH", "/api/v1/identity/dids/"+u.DID, map[string]any{"alsoKnownAs": []string{"not a uri"}}, auth...), 400, "VALIDATION_ERROR")
+	r := tg.do("PATCH", "/api/v1/identity/dids/"+u.DID, map[string]any{"alsoKnownAs": []string{"https://rot.example.com/"}}, auth...)
+	if r.status != 200 {
+		t.Fatalf("alsoKnownAs: %d %s", r.status, r.body)
+	}
+	if v := resolve(""); !slices.Contains(v.Doc.AlsoKnownAs, "https://rot.example.com/") {
+		t.Fatalf("alsoKnownAs not in the document: %v", v.Doc.AlsoKnownAs)
+	}
+	// versionTime has whole seconds: rotate at least 1.5 s after creation,
+	// and ask for the version valid one second after "created" (which is
+	// truncated to the second).
+	time.Sleep(1500 * time.Millisecond)
+	if r := tg.do("PATCH", "/api/v1/identity/dids/"+u.DID, map[string]any{"rotateKey": true}, auth...); r.status != 200 {
+		t.Fatalf("rotate: %d %s", r.status, r.body)
+	}
+	rotated := resolve("")
+	newKey := rotated.Doc.VerificationMethod[0].PublicKeyMultibase
+	if newKey == oldKey || rotated.Meta.VersionID == first.Meta.VersionID {
+		t.Fatalf("rotation did not change the key or the version: %s / %s", oldKey, rotated.Meta.VersionID)
+	}
+	// Earlier versions keep the old key.
+	if v := resolve("?versionId=" + url.QueryEscape(first.Meta.VersionID)); v.Doc.VerificationMethod[0].PublicKeyMultibase != oldKey || v.Meta.VersionID != first.Meta.VersionID {
+		t.Fatalf("versionId %s: key %s version %s", first.Meta.VersionID, v.Doc.VerificationMethod[0].PublicKeyMultibase, v.Meta.VersionID)
+	}
+	created, err := time.Parse(time.RFC3339, first.Meta.Created)
+	if err != nil {
+		t.Fatalf("created %q: %v", first.Meta.Created, err)
+	}
+	before := created.Add(time.Second).Format(time.RFC3339)
+	if v := resolve("?versionTime=" + url.QueryEscape(before)); v.Doc.VerificationMethod[0].PublicKeyMultibase != oldKey {
+		t.Fatalf("versionTime %s: key %s, want the old one", before, v.Doc.VerificationMethod[0].PublicKeyMultibase)
+	}
+	if v := resolve("?versionTime=" + url.QueryEscape(time.Now().UTC().Add(time.Second).Format(time.RFC3339))); v.Doc.VerificationMethod[0].PublicKeyMultibase != newKey {
+		t.Fatal("versionTime now: want the new key")
+	}
+	if r := tg.do("GET", "/1.0/identifiers/"+u.DID+"?versionTime="+url.QueryEscape(created.Add(-time.Hour).Format(time.RFC3339)), nil); r.status != 404 {
+		t.Fatalf("versionTime before the DID existed: %d %s", r.status, r.body)
+	}
+	if r := tg.do("GET", "/1.0/identifiers/"+u.DID+"?versionId=no-such-version", nil); r.status != 404 {
+		t.Fatalf("unknown versionId: %d %s", r.status, r.body)
+	}
+	if r := tg.do("GET", "/1.0/identifiers/"+u.DID+"?versionTime=yesterday", nil); r.status != 400 {
+		t.Fatalf("bad versionTime: %d %s", r.status, r.body)
+	}
+	// The new key signs what follows.
+	r = tg.do("PATCH", "/api/v1/identity/dids/"+u.DID, map[string]any{"addServices": []map[string]any{{"id": "#after", "type": "LinkedDomains", "serviceEndpoint": "https://after.example.com"}}}, auth...)
+	if r.status != 200 {
+		t.Fatalf("update after rotation: %d %s", r.status, r.body)
+	}
+	if r := tg.do("GET", "/1.0/identifiers/"+u.DID, nil, "Accept", "application/did+json"); !strings.Contains(string(r.body), "after.example.com") || !strings.Contains(string(r.body), newKey) {
+		t.Fatalf("update after rotation not applied: %s", r.body)
 	}
 }

@@ -193,9 +193,13 @@ func (s *Server) didsUpdate(c *Ctx) error {
 	if e := checkServices(req.AddServices); e != nil {
 		return e
 	}
+	if len(req.AlsoKnownAs) > 20 {
+		return errField("alsoKnownAs", "at most 20 entries")
+	}
 	for _, a := range req.AlsoKnownAs {
-		if _, err := url.Parse(a); err != nil || a == "" {
-			return errField("alsoKnownAs", "entries must be URIs")
+		// DID Core §5.1.3: a set of URIs (RFC 3986: with a scheme).
+		if u, err := url.Parse(a); err != nil || u.Scheme == "" || len(a) > 2048 {
+			return errField("alsoKnownAs", "entries must be absolute URIs of at most 2048 bytes")
 		}
 	}
 	if len(req.AddServices) == 0 && len(req.RemoveServiceIDs) == 0 && req.AlsoKnownAs == nil && !req.RotateKey {
