@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1023,4 +1024,51 @@ func (tg *testGateway) oversized(method, path string, headers ...string) resp {
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	return resp{status: res.StatusCode, header: res.Header, body: body}
+}
+
+// downStore is a store whose Ping fails while down is set.
+type downStore struct {
+	store.Store
+	down *atomic.Bool
+}
+
+func (d downStore) Ping(ctx context.Context) error {
+	if d.down.Load() {
+		return errors.New("store down")
+	}
+	return d.Store.Ping(ctx)
+}
+
+// TestReadyzNotReady: /readyz answers 503 "not ready" naming the failing
+// check while the store does not answer, and ready again once it does;
+// /healthz (liveness) stays 200 throughout.
+func TestReadyzNotReady(t *testing.T) {
+	var down atomic.Bool
+	tg := startGateway(t, testConfig(t), func(g *gateway.Gateway) {
+		g.Server.Store = downStore{Store: g.Server.Store, down: &down}
+	})
+	if r := tg.do("GET", "/readyz", nil); r.status != 200 {
+		t.Fatalf("readyz: %d %s", r.status, r.body)
+	}
+	down.Store(true)
+	r := tg.do("GET", "/readyz", nil)
+	m := r.json(t)
+	checks, _ := m["checks"].(map[string]any)
+	if r.status != 503 || m["status"] != "not ready" || checks["store"] != "unavailable" || checks["policy"] != "ok" {
+		t.Fatalf("readyz with the store down: %d %s", r.status, r.body)
+	}
+	if r := tg.do("GET", "/healthz", nil); r.status != 200 {
+		t.Fatalf("healthz with the store down: %d", r.status)
+	}
+	down.Store(false)
+	if r := tg.do("GET", "/readyz", nil); r.status != 200 {
+		t.Fatalf("readyz after the store came back: %d %s", r.status, r.body)
+	}
+	// A closed policy engine is not ready either.
+	tg.g.Policy.Close()
+	r = tg.do("GET", "/readyz", nil)
+	checks, _ = r.json(t)["checks"].(map[string]any)
+	if r.status != 503 || checks["policy"] != "not loaded" {
+		t.Fatalf("readyz with the policy closed: %d %s", r.status, r.body)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -66,10 +67,23 @@ func TestDecodeKey(t *testing.T) {
 func TestLoadMasterKey(t *testing.T) {
 	dir := t.TempDir()
 	dev := filepath.Join(dir, "data", "master.key")
-	log := slog.New(slog.DiscardHandler)
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	// warned reports whether the last call logged the development key
+	// warning, and clears the log.
+	warned := func() bool {
+		defer logs.Reset()
+		return strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), "development master key")
+	}
 	k1, err := LoadMasterKey("", "", dev, log)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if out := logs.String(); strings.Contains(out, EncodeKey(k1)) {
+		t.Fatal("the generated key was logged")
+	}
+	if !warned() {
+		t.Fatal("generating a development master key must warn")
 	}
 	fi, err := os.Stat(dev)
 	if err != nil || fi.Mode().Perm() != 0o600 {
@@ -79,6 +93,9 @@ func TestLoadMasterKey(t *testing.T) {
 	if !bytes.Equal(k1, k2) {
 		t.Fatal("dev key not reused")
 	}
+	if !warned() {
+		t.Fatal("every start on the development master key must warn")
+	}
 	envKey := bytes.Repeat([]byte{1}, KeySize)
 	k3, err := LoadMasterKey(EncodeKey(envKey), dev, dev, log)
 	if err != nil || !bytes.Equal(k3, envKey) {
@@ -87,6 +104,9 @@ func TestLoadMasterKey(t *testing.T) {
 	k4, err := LoadMasterKey("", dev, filepath.Join(dir, "unused"), log)
 	if err != nil || !bytes.Equal(k4, k1) {
 		t.Fatal("key file not read")
+	}
+	if warned() {
+		t.Fatal("a configured master key must not warn")
 	}
 	if _, err := LoadMasterKey("nope", "", dev, log); err == nil {
 		t.Fatal("bad env key accepted")
