@@ -1,6 +1,8 @@
 // Command crashtest checks crash safety: it registers users under load,
 // kills gatewayd with SIGKILL mid-stream, restarts it on the same data dir,
-// and checks that every registration that was answered with a 2xx is there.
+// and checks that every registration that was answered with a 2xx is there
+// and that its DID resolves (from the ledger: nothing resolved it before the
+// kill, so no cache holds it) to a document of that DID.
 //
 // Usage: go run ./bench/crashtest -gatewayd ./gatewayd [-workers 8] [-for 6s]
 package main
@@ -37,7 +39,7 @@ func main() {
 func start(bin, addr, dir string) (*exec.Cmd, error) {
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), "GATEWAYD_DATA_DIR="+dir, "GATEWAYD_LISTEN="+addr,
-		"GATEWAYD_RATELIMIT_AUTH_LIMIT=1000000", "GATEWAYD_LOG_ACCESS_LOG=false")
+		"GATEWAYD_RATELIMIT_AUTH_LIMIT=1000000", "GATEWAYD_RATELIMIT_DID_LIMIT=1000000", "GATEWAYD_LOG_ACCESS_LOG=false")
 	log, err := os.OpenFile(filepath.Join(filepath.Dir(dir), "gatewayd.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, err
@@ -74,6 +76,7 @@ func run(bin, addr string, workers int, runFor time.Duration) error {
 	var (
 		mu    sync.Mutex
 		acked = map[string]string{} // userId → email
+		dids  = map[string]string{} // userId → DID
 		sent  atomic.Int64
 		errs  atomic.Int64
 		stop  atomic.Bool
@@ -101,10 +104,11 @@ func run(bin, addr string, workers int, runFor time.Duration) error {
 					}
 					continue
 				}
-				var v struct{ UserID string }
+				var v struct{ UserID, DID string }
 				if json.Unmarshal(b, &v) == nil && v.UserID != "" {
 					mu.Lock()
 					acked[v.UserID] = email
+					dids[v.UserID] = v.DID
 					mu.Unlock()
 				}
 			}
@@ -150,6 +154,26 @@ func run(bin, addr string, workers int, runFor time.Duration) error {
 		}
 	}
 	fmt.Printf("checked %d acknowledged registrations after restart: %d missing\n", n, missing)
+	unresolved := 0
+	for id, d := range dids {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/1.0/identifiers/"+d, nil)
+		req.Header.Set("Accept", "application/did+json")
+		r, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		var doc struct{ ID string }
+		json.NewDecoder(r.Body).Decode(&doc)
+		r.Body.Close()
+		if d == "" || r.StatusCode != 200 || doc.ID != d {
+			unresolved++
+			fmt.Printf("UNRESOLVED: %s of %s: %d\n", d, id, r.StatusCode)
+		}
+	}
+	fmt.Printf("resolved %d acknowledged DIDs after restart: %d unresolved\n", len(dids), unresolved)
+	if unresolved > 0 {
+		return fmt.Errorf("%d acknowledged DIDs do not resolve", unresolved)
+	}
 	if n == 0 {
 		return fmt.Errorf("no registration was acknowledged: nothing was checked")
 	}
