@@ -1,0 +1,291 @@
+// Command canvas is the gatewayd "lms" plugin for Canvas LMS: it reads
+// courses, student enrollments and per-user course progress over the
+// Canvas REST API (https://canvas.instructure.com/doc/api/) with a bearer
+// token.
+//
+// Connection. The instance and its token are the secrets "base_url" and
+// "token", read on every call: the gateway binds them to the LMS
+// connection a sync runs for (host/lms); an operator may set defaults the
+// usual way. The token goes only in the Authorization header and is never
+// logged.
+//
+// Configuration (all optional): {"page_size": 50, "max_pages": 10000}.
+//
+// Lists are paged by the Link header (rel="next", followed as given but only
+// on the instance's own scheme and host); the cursor is "<pages>|<next URL>",
+// so a server whose pages never end, or that links a page to itself, is
+// refused. Throttling (403 "Rate Limit Exceeded",
+// https://canvas.instructure.com/doc/api/file.throttling.html) is answered
+// RATE_LIMITED with a retry_after_ms detail; the gateway backs off and
+// retries the same cursor.
+//
+// Course IDs are Canvas course ids ("42"); a ListCompletions course ID may
+// end in ":grade" (accepted for symmetry with other LMS plugins: the final
+// score comes with each enrollment anyway). A learner completed when the
+// course progress has a completed_at (all module requirements met). The
+// e-mail of a learner is the enrollment user's email, or its login_id when
+// that is an e-mail address; a learner without one is returned with an
+// empty e-mail.
+package main
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+	"strings"
+
+	abiv1 "github.com/ubeu/gateway/abi/v1"
+	sdk "github.com/ubeu/gateway/sdk-plugin"
+	"github.com/ubeu/gateway/sdk-plugin/lms"
+)
+
+type config struct {
+	PageSize int `json:"page_size"`
+	MaxPages int `json:"max_pages"`
+}
+
+type canvas struct {
+	cfg *config
+}
+
+type conn struct {
+	base  *url.URL
+	token string
+	cfg   *config
+}
+
+func (p *canvas) connect() (*conn, error) {
+	if p.cfg == nil {
+		var c config
+		if err := sdk.Config(&c); err != nil {
+			return nil, abiv1.Errorf(abiv1.ErrorCodeInternal, "canvas: config: %v", err)
+		}
+		if c.PageSize <= 0 || c.PageSize > 100 {
+			c.PageSize = 50
+		}
+		if c.MaxPages <= 0 {
+			c.MaxPages = 10000
+		}
+		p.cfg = &c
+	}
+	base, err := sdk.Secret("base_url")
+	if err != nil || len(base) == 0 {
+		return nil, abiv1.Errorf(abiv1.ErrorCodeInvalidArgument, "canvas: no instance URL (secret base_url) for this connection")
+	}
+	u, err := checkBaseURL(string(base))
+	if err != nil {
+		return nil, err
+	}
+	tok, err := sdk.Secret("token")
+	if err != nil || len(tok) == 0 {
+		return nil, abiv1.Errorf(abiv1.ErrorCodeUnauthenticated, "canvas: no access token (secret token) for this connection")
+	}
+	return &conn{base: u, token: string(tok), cfg: p.cfg}, nil
+}
+
+// get fetches rawURL (on the instance) and decodes the JSON reply into
+// out; it returns the rel="next" link, if any.
+func (c *conn) get(ctx context.Context, rawURL string, out any) (next string, err error) {
+	res, err := sdk.HTTP(ctx, &abiv1.HTTPRequest{
+		Method: "GET",
+		URL:    rawURL,
+		Headers: []*abiv1.Header{
+			{Name: "Authorization", Values: []string{"Bearer " + c.token}},
+			{Name: "Accept", Values: []string{"application/json"}},
+		},
+	})
+	if err != nil {
+		e := abiv1.AsError(err)
+		return "", &abiv1.Error{Code: e.Code, Message: "canvas GET " + redact(rawURL) + ": " + e.Message, Details: e.Details}
+	}
+	if err := checkStatus(res); err != nil {
+		e := abiv1.AsError(err)
+		e.Message = "canvas GET " + redact(rawURL) + ": " + e.Message
+		return "", e
+	}
+	if err := parseJSON(res.Body, out); err != nil {
+		e := abiv1.AsError(err)
+		e.Message = "canvas GET " + redact(rawURL) + ": " + e.Message
+		return "", e
+	}
+	links, err := parseLink(header(res, "Link"))
+	if err != nil {
+		return "", abiv1.Errorf(abiv1.ErrorCodeUnavailable, "canvas GET %s: %v", redact(rawURL), err)
+	}
+	if n := links["next"]; n != "" {
+		if err := c.sameOrigin(n); err != nil {
+			return "", err
+		}
+		return n, nil
+	}
+	return "", nil
+}
+
+// sameOrigin refuses a link off the instance: the token must not follow it.
+func (c *conn) sameOrigin(link string) error {
+	u, err := url.Parse(link)
+	if err != nil || len(link) > maxLinkURL || !strings.EqualFold(u.Scheme, c.base.Scheme) || !strings.EqualFold(u.Host, c.base.Host) || u.User != nil {
+		return abiv1.Errorf(abiv1.ErrorCodeUnavailable, "canvas: next link %s is not on %s", strconv.Quote(clip(link, 100)), c.base.Host)
+	}
+	return nil
+}
+
+func (c *conn) api(path string, q url.Values) string {
+	u := *c.base
+	u.Path = strings.TrimRight(u.Path, "/") + path
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// page resolves a cursor to the URL of the page to fetch and the count of
+// pages fetched before it.
+func (c *conn) page(cur, first string) (string, int, error) {
+	if cur == "" {
+		return first, 0, nil
+	}
+	n, u, ok := strings.Cut(cur, "|")
+	pages, err := strconv.Atoi(n)
+	if !ok || err != nil || pages < 1 {
+		return "", 0, abiv1.Errorf(abiv1.ErrorCodeInvalidArgument, "cursor is not <pages>|<next URL>")
+	}
+	if pages >= c.cfg.MaxPages {
+		return "", 0, abiv1.Errorf(abiv1.ErrorCodeUnavailable, "canvas: more than %d pages; refusing to page further", c.cfg.MaxPages)
+	}
+	if err := c.sameOrigin(u); err != nil {
+		return "", 0, abiv1.Errorf(abiv1.ErrorCodeInvalidArgument, "cursor: %v", abiv1.AsError(err).Message)
+	}
+	return u, pages, nil
+}
+
+// nextCursor is the cursor after fetching pageURL, the page number pages.
+func nextCursor(pages int, pageURL, next string) (string, error) {
+	if next == "" {
+		return "", nil
+	}
+	if next == pageURL {
+		return "", abiv1.Errorf(abiv1.ErrorCodeUnavailable, "canvas: page %d links to itself as next; refusing to page further", pages+1)
+	}
+	return strconv.Itoa(pages+1) + "|" + next, nil
+}
+
+// DescribeCourses lists the courses of the token's user (GET
+// /api/v1/courses), or fetches those of req.IDs (GET /api/v1/courses/:id).
+func (p *canvas) DescribeCourses(ctx context.Context, req *abiv1.DescribeCoursesRequest) (*abiv1.DescribeCoursesResponse, error) {
+	c, err := p.connect()
+	if err != nil {
+		return nil, err
+	}
+	resp := &abiv1.DescribeCoursesResponse{}
+	if len(req.IDs) > 0 {
+		if len(req.IDs) > 100 {
+			return nil, abiv1.Errorf(abiv1.ErrorCodeInvalidArgument, "at most 100 course ids")
+		}
+		for _, id := range req.IDs {
+			if _, err := parseID(id); err != nil {
+				return nil, err
+			}
+			var co course
+			if _, err := c.get(ctx, c.api("/api/v1/courses/"+id, nil), &co); err != nil {
+				return nil, err
+			}
+			resp.Courses = append(resp.Courses, c.course(co))
+		}
+		return resp, nil
+	}
+	size := int(req.PageSize)
+	if size <= 0 || size > 100 {
+		size = c.cfg.PageSize
+	}
+	u, pages, err := c.page(req.Cursor, c.api("/api/v1/courses", url.Values{"per_page": {strconv.Itoa(size)}}))
+	if err != nil {
+		return nil, err
+	}
+	var list []course
+	next, err := c.get(ctx, u, &list)
+	if err != nil {
+		return nil, err
+	}
+	for _, co := range list {
+		resp.Courses = append(resp.Courses, c.course(co))
+	}
+	if resp.NextCursor, err = nextCursor(pages, u, next); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+func (c *conn) course(co course) *abiv1.Course {
+	id := strconv.FormatInt(co.ID, 10)
+	return &abiv1.Course{ID: id, Title: co.Name, Description: co.PublicDescription,
+		URL:        c.api("/courses/"+id, nil),
+		Attributes: map[string]string{"course_code": co.CourseCode, "workflow_state": co.WorkflowState}}
+}
+
+// ListCompletions returns the completions among one page of the course's
+// student enrollments (GET /api/v1/courses/:id/enrollments), each learner's
+// progress read from GET /api/v1/courses/:course_id/users/:user_id/progress.
+func (p *canvas) ListCompletions(ctx context.Context, req *abiv1.ListCompletionsRequest) (*abiv1.ListCompletionsResponse, error) {
+	courseID, _, _ := strings.Cut(req.CourseID, ":")
+	if rest := strings.TrimPrefix(req.CourseID, courseID); rest != "" && rest != ":grade" {
+		return nil, abiv1.Errorf(abiv1.ErrorCodeInvalidArgument, "course id %q: want <course id>[:grade]", req.CourseID)
+	}
+	if _, err := parseID(courseID); err != nil {
+		return nil, err
+	}
+	c, err := p.connect()
+	if err != nil {
+		return nil, err
+	}
+	size := int(req.PageSize)
+	if size <= 0 || size > 100 {
+		size = c.cfg.PageSize
+	}
+	first := c.api("/api/v1/courses/"+courseID+"/enrollments", url.Values{
+		"type[]":   {"StudentEnrollment"},
+		"state[]":  {"active", "completed"},
+		"per_page": {strconv.Itoa(size)},
+	})
+	u, pages, err := c.page(req.SinceCursor, first)
+	if err != nil {
+		return nil, err
+	}
+	var list []enrollment
+	next, err := c.get(ctx, u, &list)
+	if err != nil {
+		return nil, err
+	}
+	resp := &abiv1.ListCompletionsResponse{}
+	seen := map[int64]bool{}
+	for _, en := range list {
+		if en.UserID <= 0 || seen[en.UserID] {
+			continue
+		}
+		seen[en.UserID] = true
+		uid := strconv.FormatInt(en.UserID, 10)
+		var pr progress
+		if _, err := c.get(ctx, c.api("/api/v1/courses/"+courseID+"/users/"+uid+"/progress", nil), &pr); err != nil {
+			return nil, err
+		}
+		at, done := pr.completed()
+		if !done {
+			continue
+		}
+		comp := &abiv1.Completion{LearnerExternalID: uid, Email: en.email(), CompletedAtUnix: at, CourseID: courseID}
+		if g := en.Grades; g != nil && g.FinalScore != nil {
+			comp.Grade, comp.HasGrade = min(max(*g.FinalScore/100, 0), 1), true
+		}
+		resp.Completions = append(resp.Completions, comp)
+	}
+	if resp.NextCursor, err = nextCursor(pages, u, next); err != nil {
+		return nil, err
+	}
+	sdk.CounterAdd("canvas_completions_listed", float64(len(resp.Completions)))
+	return resp, nil
+}
+
+func init() {
+	sdk.SetInfo("canvas", "0.1.0")
+	lms.Serve(&canvas{})
+}
+
+func main() { sdk.Main() }
