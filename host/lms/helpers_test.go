@@ -218,3 +218,7 @@ func newFixture(t testing.TB, plugins Plugins) *fixture {
 func learnerDID(i int64) string {
 	return "did:example:learner" + strconv.FormatInt(i, 10)
 }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func storeCond() store.KVCond { return store.KVCond{} }

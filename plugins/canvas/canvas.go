@@ -19,6 +19,11 @@ const (
 	maxReply   = 8 << 20 // a JSON body (the host caps bodies too)
 	maxLinkURL = 4096    // a next link
 	maxLinks   = 16      // links of one Link header
+	// throttleRetries bounds the retries of a throttled request inside one
+	// call; lowQuota is the X-Rate-Limit-Remaining under which requests
+	// are paced.
+	throttleRetries = 3
+	lowQuota        = 20
 	// defaultRetryMs is the back-off asked of the host on throttling when
 	// the server gives no Retry-After.
 	defaultRetryMs = 1000

@@ -33,6 +33,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	abiv1 "github.com/ubeu/gateway/abi/v1"
 	sdk "github.com/ubeu/gateway/sdk-plugin"
@@ -85,23 +86,44 @@ func (p *canvas) connect() (*conn, error) {
 
 // get fetches rawURL (on the instance) and decodes the JSON reply into
 // out; it returns the rel="next" link, if any.
+//
+// A throttled request (403 Rate Limit Exceeded) is retried here after a
+// short back-off (250 ms, doubling, at most throttleRetries times); if it
+// is still throttled the call fails RATE_LIMITED and the gateway backs off
+// longer. When X-Rate-Limit-Remaining runs low the next request waits a
+// little, as the throttling page advises clients to pace themselves.
 func (c *conn) get(ctx context.Context, rawURL string, out any) (next string, err error) {
-	res, err := sdk.HTTP(ctx, &abiv1.HTTPRequest{
-		Method: "GET",
-		URL:    rawURL,
-		Headers: []*abiv1.Header{
-			{Name: "Authorization", Values: []string{"Bearer " + c.token}},
-			{Name: "Accept", Values: []string{"application/json"}},
-		},
-	})
-	if err != nil {
-		e := abiv1.AsError(err)
-		return "", &abiv1.Error{Code: e.Code, Message: "canvas GET " + redact(rawURL) + ": " + e.Message, Details: e.Details}
+	var res *abiv1.HTTPResponse
+	backoff := 250 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		res, err = sdk.HTTP(ctx, &abiv1.HTTPRequest{
+			Method: "GET",
+			URL:    rawURL,
+			Headers: []*abiv1.Header{
+				{Name: "Authorization", Values: []string{"Bearer " + c.token}},
+				{Name: "Accept", Values: []string{"application/json"}},
+			},
+		})
+		if err != nil {
+			e := abiv1.AsError(err)
+			return "", &abiv1.Error{Code: e.Code, Message: "canvas GET " + redact(rawURL) + ": " + e.Message, Details: e.Details}
+		}
+		err = checkStatus(res)
+		if e, ok := err.(*abiv1.Error); ok && e.Code == abiv1.ErrorCodeRateLimited && attempt < throttleRetries {
+			sdk.CounterAdd("canvas_throttled", 1)
+			time.Sleep(backoff)
+			backoff *= 2
+			continue
+		}
+		break
 	}
-	if err := checkStatus(res); err != nil {
+	if err != nil {
 		e := abiv1.AsError(err)
 		e.Message = "canvas GET " + redact(rawURL) + ": " + e.Message
 		return "", e
+	}
+	if r, perr := strconv.ParseFloat(strings.TrimSpace(header(res, "X-Rate-Limit-Remaining")), 64); perr == nil && r < lowQuota {
+		time.Sleep(100 * time.Millisecond)
 	}
 	if err := parseJSON(res.Body, out); err != nil {
 		e := abiv1.AsError(err)
