@@ -77,6 +77,10 @@ routes := {
 	"domains.iam.register": {"access": "jwt", "class": "api"},
 	"domains.iam.get": {"access": "public", "class": "did"},
 	"domains.iam.renew": {"access": "jwt", "class": "api"},
+	"domains.external.challenge": {"access": "jwt", "class": "api"},
+	"domains.external.verify": {"access": "jwt", "class": "api"},
+	"domains.external.list": {"access": "jwt", "class": "api"},
+	"domains.external.delete": {"access": "jwt", "class": "api"},
 	# Enterprise issuers: managed through a session; the handler checks that
 	# the caller owns the enterprise or is an admin.
 	"enterprises.register": {"access": "jwt", "class": "api"},

@@ -308,6 +308,10 @@ session_routes := [
 	"identity.dids.delete",
 	"domains.iam.register",
 	"domains.iam.renew",
+	"domains.external.challenge",
+	"domains.external.verify",
+	"domains.external.list",
+	"domains.external.delete",
 ]
 
 test_identity_routes_need_a_session if {

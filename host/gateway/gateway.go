@@ -52,6 +52,7 @@ import (
 	"github.com/ubeu/gateway/host/vc/dataintegrity"
 	"github.com/ubeu/gateway/host/vc/schema"
 	"github.com/ubeu/gateway/host/vc/statuslist"
+	"github.com/ubeu/gateway/host/web3"
 )
 
 // Version is the build's version, set with -ldflags "-X ...".
@@ -118,7 +119,9 @@ type Gateway struct {
 	// issues and verifies credentials.
 	StatusLists *statuslist.Registry
 	Credentials *credentials.Service
-	Server      *httpapi.Server
+	// Web3 proves external Web3 names (.eth, UNS) and resolves them.
+	Web3   *web3.Service
+	Server *httpapi.Server
 
 	stop chan struct{}
 	done chan struct{}
@@ -200,11 +203,12 @@ func OpenWith(ctx context.Context, cfg *config.Config, log *slog.Logger, accessL
 	if err != nil {
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
+	g.Web3.SetPlugins(g.Plugins)
 	g.Server, err = httpapi.New(httpapi.Deps{
 		Config: cfg, Logger: log, Store: g.Store, Backup: g.Store.Backup,
 		Keyring: g.Keyring, Tokens: g.Tokens, Policy: g.Policy, Limits: lim, Limiter: g.Limiter,
 		Identity: g.Identity, DNS: g.DNS, Names: g.Names, Resolver: g.Resolver, Plugins: g.Plugins,
-		Credentials: g.Credentials, StatusLists: g.StatusLists, Treasury: g.Treasury,
+		Credentials: g.Credentials, StatusLists: g.StatusLists, Treasury: g.Treasury, Web3: g.Web3,
 		Registry: reg, Metrics: m, Version: Version, AccessLog: accessLog,
 	})
 	if err != nil {
@@ -234,14 +238,24 @@ func (g *Gateway) openIdentity(cfg *config.Config, keys *Keys, lim *limits.Servi
 		return err
 	}
 	g.Names = names.New(g.Store.KV(), l, nil)
+	// External Web3 names resolve through the resolver plugins (set once
+	// the plugin manager is up) to DIDs; did:pkh for unproven names.
+	if g.Web3, err = web3.New(web3.Options{KV: g.Store.KV(), PublicURL: cfg.CredentialsPublicURL(), Logger: log}); err != nil {
+		return err
+	}
+	nameResolvers := map[string]resolve.NameResolver{"iam": g.Names}
+	for tld := range web3.DefaultTLDs() {
+		nameResolvers[tld] = g.Web3
+	}
 	web := &netguard.Policy{AllowPrivate: cfg.DID.WebAllowPrivate, MaxBodyBytes: cfg.DID.WebMaxBytes, Timeout: cfg.DID.WebTimeout}
 	g.Resolver = resolve.New(resolve.Options{
 		Methods: map[string]resolve.MethodResolver{
 			"hedera": g.DIDs,
 			"key":    &didkey.Resolver{},
 			"web":    didweb.New(didweb.Options{Policy: web, MaxBytes: cfg.DID.WebMaxBytes, Timeout: cfg.DID.WebTimeout}),
+			"pkh":    web3.PKHResolver{},
 		},
-		Names: map[string]resolve.NameResolver{"iam": g.Names},
+		Names: nameResolvers,
 		Cache: resolve.CacheConfig{
 			MaxMemoryBytes: cfg.DID.CacheMemoryBytes,
 			Store:          g.Store.Cache(),

@@ -35,6 +35,11 @@ var routeClass = map[string]string{
 	"identity.dids.delete": "session",
 	"domains.iam.register": "session",
 	"domains.iam.renew":    "session",
+	// External Web3 domains (web3_test.go covers each further).
+	"domains.external.challenge": "session",
+	"domains.external.verify":    "session",
+	"domains.external.list":      "session",
+	"domains.external.delete":    "session",
 	// Enterprise routes: a session (the handler checks ownership; the
 	// enterprise e2e tests cover other users and API keys).
 	"enterprises.register":       "session",

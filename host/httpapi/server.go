@@ -48,6 +48,7 @@ import (
 	"github.com/ubeu/gateway/host/store"
 	"github.com/ubeu/gateway/host/treasury"
 	"github.com/ubeu/gateway/host/vc/statuslist"
+	"github.com/ubeu/gateway/host/web3"
 )
 
 // Deps are what the server is built from.
@@ -74,6 +75,8 @@ type Deps struct {
 	// Treasury sponsors the ledger writes of requests and serves the
 	// treasury, usage and billing routes (503 if nil).
 	Treasury *treasury.Service
+	// Web3 proves and resolves external Web3 names (503 if nil).
+	Web3     *web3.Service
 	Registry *prometheus.Registry
 	Metrics  *metrics.Metrics
 	Version  string

@@ -114,6 +114,9 @@ func New(o Options) (*Service, error) {
 	return s, nil
 }
 
+// SetClock replaces the clock (tests: expiry of challenges).
+func (s *Service) SetClock(now func() time.Time) { s.o.Now = now }
+
 // SetPlugins sets the plugin source (the manager is built after the
 // resolver that holds this Service).
 func (s *Service) SetPlugins(p Plugins) { s.plugins = p }
