@@ -60,3 +60,34 @@ func MethodName(id uint32) string {
 	}
 	return "method(0x" + strconv.FormatUint(uint64(id), 16) + ")"
 }
+
+// CheckResponse reports whether b decodes as the response of method id.
+// A transport calls it on a plugin's successful answer so that a reply
+// that does not decode is the plugin's fault (its instance discarded,
+// the call counted as failed) rather than an error the caller meets
+// later. An unknown method is not checked.
+func CheckResponse(id uint32, b []byte) error {
+	switch id {
+	case MethodPluginDescribe:
+		return new(DescribeResponse).Unmarshal(b)
+	case MethodResolverResolve:
+		return new(ResolveResponse).Unmarshal(b)
+	case MethodResolverCheckOwnership:
+		return new(CheckOwnershipResponse).Unmarshal(b)
+	case MethodLMSDescribeCourses:
+		return new(DescribeCoursesResponse).Unmarshal(b)
+	case MethodLMSListCompletions:
+		return new(ListCompletionsResponse).Unmarshal(b)
+	case MethodDirectoryHandleSCIM:
+		return new(HandleSCIMResponse).Unmarshal(b)
+	case MethodDirectoryPullChanges:
+		return new(PullChangesResponse).Unmarshal(b)
+	case MethodSSOBeginLogin:
+		return new(BeginLoginResponse).Unmarshal(b)
+	case MethodSSOConsumeResponse:
+		return new(ConsumeResponseResponse).Unmarshal(b)
+	case MethodSSOMetadata:
+		return new(MetadataResponse).Unmarshal(b)
+	}
+	return nil
+}

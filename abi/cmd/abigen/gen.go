@@ -91,6 +91,7 @@ type method struct {
 	service   string
 	name      string
 	constName string
+	output    string // Go name of the response message
 }
 
 type gen struct {
@@ -645,7 +646,7 @@ func (g *gen) service(s protoreflect.ServiceDescriptor) error {
 		}
 		r := rpc{m, uint32(id), "Method" + name + string(m.Name())}
 		rpcs = append(rpcs, r)
-		g.methods = append(g.methods, method{r.id, iface, name, string(m.Name()), r.cname})
+		g.methods = append(g.methods, method{r.id, iface, name, string(m.Name()), r.cname, string(m.Output().Name())})
 	}
 	g.p("")
 	g.p("// Method IDs of service %s.", s.FullName())
@@ -737,6 +738,16 @@ func methodTable(pkg string, ms []method) ([]byte, error) {
 	b.WriteString("\t}\n\treturn MethodInfo{}, false\n}\n\n")
 	b.WriteString("// MethodName returns \"Service.Method\" for a known ID, else its hex value.\n")
 	b.WriteString("func MethodName(id uint32) string {\n\tif m, ok := LookupMethod(id); ok {\n\t\treturn m.Service + \".\" + m.Name\n\t}\n\treturn \"method(0x\" + strconv.FormatUint(uint64(id), 16) + \")\"\n}\n")
+	b.WriteString("\n// CheckResponse reports whether b decodes as the response of method id.\n")
+	b.WriteString("// A transport calls it on a plugin's successful answer so that a reply\n")
+	b.WriteString("// that does not decode is the plugin's fault (its instance discarded,\n")
+	b.WriteString("// the call counted as failed) rather than an error the caller meets\n")
+	b.WriteString("// later. An unknown method is not checked.\n")
+	b.WriteString("func CheckResponse(id uint32, b []byte) error {\n\tswitch id {\n")
+	for _, m := range ms {
+		fmt.Fprintf(&b, "\tcase %s:\n\t\treturn new(%s).Unmarshal(b)\n", m.constName, m.output)
+	}
+	b.WriteString("\t}\n\treturn nil\n}\n")
 	src := b.Bytes()
 	src = bytes.Replace(src, []byte("package "+pkg+"\n"), []byte("package "+pkg+"\n\nimport \"strconv\"\n"), 1)
 	return format.Source(src)

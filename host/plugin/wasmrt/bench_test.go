@@ -26,7 +26,7 @@ func BenchmarkCall64(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		t := time.Now()
-		out, err := p.Call(ctx, 1, payload)
+		out, err := p.Call(ctx, echoMethod, payload)
 		samples = append(samples, time.Since(t))
 		if err != nil || len(out) != 64 {
 			b.Fatal(err)

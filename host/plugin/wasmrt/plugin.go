@@ -628,6 +628,9 @@ func (p *Plugin) run(ctx context.Context, in *instance, method uint32, req []byt
 		if st.overflow > 0 {
 			return nil, fail(fmt.Errorf("%w: output of %d bytes exceeds the cap of %d", ErrABI, st.overflow, st.maxOutput))
 		}
+		if err := abiv1.CheckResponse(method, st.output); err != nil {
+			return nil, fail(fmt.Errorf("%w: the answer to %s does not decode: %w", ErrABI, abiv1.MethodName(method), err))
+		}
 		if st.output == nil {
 			return []byte{}, nil
 		}

@@ -130,10 +130,14 @@ func load(tb testing.TB, r *Runtime, spec Spec) *Plugin {
 	return p
 }
 
+// echoMethod is the test guests' echo: a method ID outside the ABI's
+// blocks, whose answers the runtime passes on without decoding them.
+const echoMethod uint32 = 0xF001
+
 func mustEcho(t *testing.T, p *Plugin) {
 	t.Helper()
 	in := []byte("still serving " + p.name)
-	out, err := p.Call(context.Background(), 1, in)
+	out, err := p.Call(context.Background(), echoMethod, in)
 	if err != nil {
 		t.Fatalf("well-behaved call after failure: %v", err)
 	}
@@ -150,7 +154,7 @@ func TestEcho(t *testing.T) {
 		t.Errorf("Interfaces() = %v, want [resolver]", got)
 	}
 	for _, in := range [][]byte{nil, []byte("x"), bytes.Repeat([]byte("ab"), 3000)} {
-		out, err := p.Call(context.Background(), 1, in)
+		out, err := p.Call(context.Background(), echoMethod, in)
 		if err != nil || !bytes.Equal(out, in) || out == nil {
 			t.Fatalf("Call(1, %d bytes) = %d bytes, %v", len(in), len(out), err)
 		}
@@ -172,7 +176,7 @@ func TestEcho(t *testing.T) {
 		t.Fatalf("undecodable error output: %v", err)
 	}
 	mustEcho(t, p)
-	if got := value(r.metrics.calls.WithLabelValues("echo", "1", "ok")); got != 4 {
+	if got := value(r.metrics.calls.WithLabelValues("echo", fmt.Sprint(echoMethod), "ok")); got != 4 {
 		t.Errorf("calls_total{ok} = %v, want 4", got)
 	}
 	if got := value(r.metrics.calls.WithLabelValues("echo", "2", "app_error")); got != 1 {
@@ -253,10 +257,11 @@ func TestFailuresKeepServing(t *testing.T) {
 		{"infinite loop", Spec{Name: "loop", CallTimeout: 200 * time.Millisecond}, 9, nil, ErrTrap, "exceeded its deadline of 200ms"},
 		{"out of memory", Spec{Name: "oom", MemoryLimitPages: 160}, 9, nil, ErrTrap, "out of memory"},
 		{"garbage status", Spec{Name: "badstatus"}, 9, nil, ErrABI, "gatewayd_call returned status 77"},
+		{"success that does not decode", Spec{Name: "badstatus"}, abiv1.MethodResolverResolve, nil, ErrABI, "the answer to Resolver.Resolve does not decode"},
 		{"input_read out of bounds", Spec{Name: "oob"}, 2, le(0xFFFFFFF0, 64), ErrABI, "input_read: bytes [4294967280, 4294967288) are outside linear memory"},
 		{"input_read past memory end", Spec{Name: "oob"}, 2, le(200<<16, 8), ErrABI, "input_read: bytes [13107200, 13107208) are outside linear memory"},
 		{"output_write out of bounds", Spec{Name: "oob"}, 3, le(0x7FFFFFFF, 16), ErrABI, "output_write: bytes [2147483647, 2147483663) are outside linear memory"},
-		{"over-long output", Spec{Name: "echo", MaxOutputBytes: 32}, 1, bytes.Repeat([]byte("x"), 64), ErrABI, "output of 64 bytes exceeds the cap of 32"},
+		{"over-long output", Spec{Name: "echo", MaxOutputBytes: 32}, echoMethod, bytes.Repeat([]byte("x"), 64), ErrABI, "output of 64 bytes exceeds the cap of 32"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.spec.MaxInstances = 1
@@ -316,7 +321,7 @@ func TestCircuitBreaker(t *testing.T) {
 	// Open: even a good call fails fast without reaching the guest.
 	created := p.created.Load()
 	start := time.Now()
-	_, err := p.Call(ctx, 1, []byte("x"))
+	_, err := p.Call(ctx, echoMethod, []byte("x"))
 	if !errors.Is(err, ErrCircuitOpen) || time.Since(start) > 50*time.Millisecond {
 		t.Fatalf("open circuit: err = %v after %v", err, time.Since(start))
 	}
@@ -328,7 +333,7 @@ func TestCircuitBreaker(t *testing.T) {
 	if _, err := p.Call(ctx, 9, nil); !errors.Is(err, ErrABI) {
 		t.Fatalf("trial: %v", err)
 	}
-	if _, err := p.Call(ctx, 1, nil); !errors.Is(err, ErrCircuitOpen) {
+	if _, err := p.Call(ctx, echoMethod, nil); !errors.Is(err, ErrCircuitOpen) {
 		t.Fatalf("after failed trial: %v, want circuit open", err)
 	}
 	time.Sleep(350 * time.Millisecond)
@@ -337,7 +342,7 @@ func TestCircuitBreaker(t *testing.T) {
 	if value(circuit) != 0 {
 		t.Fatal("circuit_open gauge not 0 after a successful trial")
 	}
-	if got := value(r.metrics.calls.WithLabelValues("badstatus", "1", "circuit_open")); got != 2 {
+	if got := value(r.metrics.calls.WithLabelValues("badstatus", fmt.Sprint(echoMethod), "circuit_open")); got != 2 {
 		t.Errorf("calls_total{circuit_open} = %v, want 2", got)
 	}
 }
@@ -352,7 +357,7 @@ func TestPoolBound(t *testing.T) {
 		wg.Go(func() {
 			for i := range 40 {
 				in := fmt.Appendf(nil, "g%d-%d", g, i)
-				out, err := p.Call(context.Background(), 1, in)
+				out, err := p.Call(context.Background(), echoMethod, in)
 				if err != nil || !bytes.Equal(out, in) {
 					t.Errorf("Call = %q, %v", out, err)
 					return
@@ -378,7 +383,7 @@ func TestPoolWaitsUntilDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := p.Call(ctx, 1, nil)
+	_, err := p.Call(ctx, echoMethod, nil)
 	if !errors.Is(err, ErrBusy) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want ErrBusy wrapping the deadline", err)
 	}
@@ -430,7 +435,7 @@ func TestClose(t *testing.T) {
 	if err := p.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Call(context.Background(), 1, nil); !errors.Is(err, ErrClosed) {
+	if _, err := p.Call(context.Background(), echoMethod, nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Call after Close: %v", err)
 	}
 	if p.live.Load() != 0 {
@@ -461,7 +466,7 @@ func TestMemoryFlat(t *testing.T) {
 	start := in.mem.Size()
 	payload := bytes.Repeat([]byte("x"), 64)
 	for i := range 200_000 {
-		if _, err := p.Call(context.Background(), 1, payload); err != nil {
+		if _, err := p.Call(context.Background(), echoMethod, payload); err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
 	}

@@ -1,7 +1,8 @@
 //go:build wasip1
 
-// Command badstatus is a test guest: method 1 echoes, method 9 returns
-// status 77, which the ABI does not define.
+// Command badstatus is a test guest: other methods echo, method 9 returns
+// status 77, which the ABI does not define, and method 0x0101 (Resolver.
+// Resolve) answers status 0 with bytes that do not decode as its response.
 package main
 
 import (
@@ -21,6 +22,11 @@ func call(method int32, n int32) int32 {
 	in := guestabi.Input(n)
 	if method == 9 {
 		return 77
+	}
+	if method == 0x0101 {
+		// Field 1, length 100, then 2 bytes: truncated.
+		guestabi.Output([]byte{0x0a, 100, 'x', 'y'})
+		return 0
 	}
 	guestabi.Output(in)
 	return 0

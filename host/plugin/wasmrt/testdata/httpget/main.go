@@ -1,6 +1,6 @@
 //go:build wasip1
 
-// Command httpget is a test guest: method 1 echoes; method 5 passes its
+// Command httpget is a test guest: other methods echo; method 5 passes its
 // input, an encoded abiv1.HTTPRequest, to gatewayd_v1_http.request and
 // returns the import's result as 4 bytes (little-endian int32) followed by
 // what result_read holds.

@@ -1,6 +1,6 @@
 //go:build wasip1
 
-// Command loop is a test guest: method 1 echoes, method 9 never returns.
+// Command loop is a test guest: other methods echo, method 9 never returns.
 package main
 
 import (

@@ -1,7 +1,7 @@
 //go:build wasip1
 
 // Command oob is a test guest that hands the host pointers and lengths
-// outside its linear memory. Method 1 echoes. Methods 2–4 call input_read,
+// outside its linear memory. Method 0xF001 echoes. Methods 2–4 call input_read,
 // output_write and result_read with the pointer and length taken from the
 // first 8 bytes of the input (little-endian uint32 pointer, int32 length),
 // so that a fuzzer can drive the host functions through a real guest.
@@ -30,7 +30,7 @@ func call(method int32, n int32) int32 {
 		length = int32(binary.LittleEndian.Uint32(in[4:]))
 	}
 	switch method {
-	case 1:
+	case 0xF001: // echo (outside the ABI's method blocks, so the host does not decode it)
 		guestabi.Output(in)
 	case 2:
 		guestabi.RawInputRead(ptr, length)

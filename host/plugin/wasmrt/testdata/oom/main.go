@@ -1,6 +1,6 @@
 //go:build wasip1
 
-// Command oom is a test guest: method 1 echoes, method 9 allocates until the
+// Command oom is a test guest: other methods echo, method 9 allocates until the
 // Go runtime runs out of memory.
 package main
 

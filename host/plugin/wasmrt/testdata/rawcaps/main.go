@@ -1,7 +1,7 @@
 //go:build wasip1
 
 // Command rawcaps is a test guest that calls the capability imports with
-// the bytes the host gives it, without the SDK: method 1 echoes; methods
+// the bytes the host gives it, without the SDK: other methods echo; methods
 // 10 to 15 pass the input as the request of http.request, kv.get, kv.put,
 // kv.delete, kv.list and secrets.get and return the import's result as 4
 // bytes (little-endian int32) followed by what result_read holds; method 16
