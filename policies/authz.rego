@@ -131,6 +131,21 @@ routes := {
 	"admin.billing.margins": {"access": "admin", "class": "api"},
 	"admin.treasury.reconcile": {"access": "admin", "class": "api"},
 	"billing.webhook": {"access": "public", "class": "api"},
+	# SCIM 2.0 provisioning: an API key of the enterprise of the path
+	# holding the scim permission (the bearer token of Okta's or Entra ID's
+	# SCIM connector). The connector's configuration, status and members:
+	# read like the enterprise, managed by its owner (handler checks).
+	"scim.list": {"access": "scim", "class": "api"},
+	"scim.create": {"access": "scim", "class": "api"},
+	"scim.get": {"access": "scim", "class": "api"},
+	"scim.search": {"access": "scim", "class": "api"},
+	"scim.replace": {"access": "scim", "class": "api"},
+	"scim.patch": {"access": "scim", "class": "api"},
+	"scim.delete": {"access": "scim", "class": "api"},
+	"enterprises.directory.get": {"access": "enterprise_read", "class": "api"},
+	"enterprises.directory.members": {"access": "enterprise_read", "class": "api"},
+	"enterprises.directory.put": {"access": "jwt", "class": "api"},
+	"enterprises.directory.pull": {"access": "jwt", "class": "api"},
 }
 
 default allow := false
@@ -211,6 +226,21 @@ key_check(perm) := {"allow": false, "reason": "authentication required"} if {
 } else := {"allow": false, "reason": "an enterprise API key is required"} if {
 	not api_key
 } else := {"allow": false, "reason": sprintf("the API key lacks the %s permission", [perm])}
+
+check("scim") := {"allow": false, "reason": "authentication required"} if {
+	not authenticated
+} else := {"allow": false, "reason": "an enterprise API key is required"} if {
+	not api_key
+} else := {"allow": false, "reason": "not your enterprise"} if {
+	input.principal.tenant != path_enterprise
+} else := {"allow": true, "reason": "API key with permission"} if {
+	"scim" in input.principal.permissions
+} else := {"allow": false, "reason": "the API key lacks the scim permission"}
+
+# path_enterprise is the enterprise of the path ("" for a route without one).
+default path_enterprise := ""
+
+path_enterprise := input.params.enterpriseId
 
 check("key_or_admin") := {"allow": false, "reason": "authentication required"} if {
 	not authenticated

@@ -380,7 +380,7 @@ test_enterprise_get_anonymous if {
 	denied(req_ent("enterprises.get", object.union(forged_admin, {"tenant": "ent-1", "auth_method": "api_key"}), "ent-1"), "authentication required", "api")
 }
 
-valid_access(a) if a in {"unrouted", "public", "metrics", "authenticated", "jwt", "self_or_admin", "admin", "enterprise_read", "key_or_admin"}
+valid_access(a) if a in {"unrouted", "public", "metrics", "authenticated", "jwt", "self_or_admin", "admin", "enterprise_read", "key_or_admin", "scim"}
 
 valid_access(a) if {
 	startswith(a, "key:")
@@ -477,5 +477,38 @@ test_enterprise_usage_routes if {
 		not authz.allow with input as object.union(req(route, alice_key), {"params": {"enterpriseId": "t2"}})
 		authz.allow with input as object.union(req(route, alice_jwt), {"params": {"enterpriseId": "t2"}})
 		not authz.allow with input as object.union(req(route, anonymous), {"params": {"enterpriseId": "t1"}})
+	}
+}
+
+# SCIM: an API key of the path's enterprise with the scim permission; no
+# other principal, not even an admin session.
+
+scim_key := object.union(ent_key, {"permissions": ["scim"]})
+
+test_scim_routes if {
+	every route in ["scim.list", "scim.create", "scim.get", "scim.search", "scim.replace", "scim.patch", "scim.delete"] {
+		allowed(req_ent(route, scim_key, "ent-1"), "API key with permission", "api")
+		denied(req_ent(route, ent_key, "ent-1"), "the API key lacks the scim permission", "api")
+		denied(req_ent(route, scim_key, "ent-2"), "not your enterprise", "api")
+		denied(req(route, scim_key), "not your enterprise", "api")
+		denied(req_ent(route, object.union(scim_key, {"tenant": ""}), ""), "an enterprise API key is required", "api")
+		denied(req_ent(route, alice_jwt, "t1"), "an enterprise API key is required", "api")
+		denied(req_ent(route, admin_jwt, "t1"), "an enterprise API key is required", "api")
+		denied(req_ent(route, anonymous, "ent-1"), "authentication required", "api")
+		denied(req_ent(route, object.union(forged_admin, {"auth_method": "api_key", "tenant": "ent-1", "permissions": ["scim"]}), "ent-1"), "authentication required", "api")
+	}
+}
+
+test_directory_connector_routes if {
+	every route in ["enterprises.directory.get", "enterprises.directory.members"] {
+		allowed(req_ent(route, alice_jwt, "ent-1"), "session authenticated", "api")
+		allowed(req_ent(route, scim_key, "ent-1"), "own enterprise", "api")
+		denied(req_ent(route, scim_key, "ent-2"), "not your enterprise", "api")
+		denied(req_ent(route, anonymous, "ent-1"), "authentication required", "api")
+	}
+	every route in ["enterprises.directory.put", "enterprises.directory.pull"] {
+		allowed(req_ent(route, alice_jwt, "ent-1"), "session authenticated", "api")
+		denied(req_ent(route, scim_key, "ent-1"), "session token required", "api")
+		denied(req_ent(route, anonymous, "ent-1"), "authentication required", "api")
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/ubeu/gateway/host/did/didkey"
 	"github.com/ubeu/gateway/host/did/didweb"
 	"github.com/ubeu/gateway/host/did/hederadid"
+	"github.com/ubeu/gateway/host/directory"
 	"github.com/ubeu/gateway/host/enterprise/dnsverify"
 	"github.com/ubeu/gateway/host/fsutil"
 	"github.com/ubeu/gateway/host/httpapi"
@@ -120,8 +121,10 @@ type Gateway struct {
 	StatusLists *statuslist.Registry
 	Credentials *credentials.Service
 	// Web3 proves external Web3 names (.eth, UNS) and resolves them.
-	Web3   *web3.Service
-	Server *httpapi.Server
+	Web3 *web3.Service
+	// Directory provisions enterprise members from SCIM and HR pulls.
+	Directory *directory.Service
+	Server    *httpapi.Server
 
 	stop chan struct{}
 	done chan struct{}
@@ -204,12 +207,20 @@ func OpenWith(ctx context.Context, cfg *config.Config, log *slog.Logger, accessL
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
 	g.Web3.SetPlugins(g.Plugins)
+	if g.Directory, err = directory.New(directory.Options{
+		KV: g.Store.KV(), Users: g.Store.Users(), Enterprises: g.Store.Enterprises(), Sessions: g.Store.Sessions(),
+		Tokens: g.Tokens, TokenTTL: cfg.Auth.AccessTokenTTL, DIDs: g.Identity, Credentials: g.Credentials,
+		Treasury: g.Treasury, Plugins: g.Plugins, Sealer: keys.Sealer, Logger: log, Registerer: reg,
+	}); err != nil {
+		return nil, fmt.Errorf("directory: %w", err)
+	}
+	g.Directory.Start()
 	g.Server, err = httpapi.New(httpapi.Deps{
 		Config: cfg, Logger: log, Store: g.Store, Backup: g.Store.Backup,
 		Keyring: g.Keyring, Tokens: g.Tokens, Policy: g.Policy, Limits: lim, Limiter: g.Limiter,
 		Identity: g.Identity, DNS: g.DNS, Names: g.Names, Resolver: g.Resolver, Plugins: g.Plugins,
 		Credentials: g.Credentials, StatusLists: g.StatusLists, Treasury: g.Treasury, Web3: g.Web3,
-		Registry: reg, Metrics: m, Version: Version, AccessLog: accessLog,
+		Directory: g.Directory, Registry: reg, Metrics: m, Version: Version, AccessLog: accessLog,
 	})
 	if err != nil {
 		return nil, err
@@ -571,6 +582,9 @@ func (g *Gateway) Close() error {
 
 func (g *Gateway) closeParts() error {
 	var errs []error
+	if g.Directory != nil {
+		g.Directory.Stop()
+	}
 	if g.Plugins != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		errs = append(errs, g.Plugins.Close(ctx))

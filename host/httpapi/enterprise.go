@@ -398,8 +398,8 @@ func (s *Server) apiKeysCreate(c *Ctx) error {
 	}
 	seen := map[string]bool{}
 	for _, p := range req.Permissions {
-		if !slices.Contains(apiKeyPermissions, p) {
-			return errField("permissions", "unknown permission "+quote(p)+" (issue_credentials, revoke_credentials, query_recipients)")
+		if !slices.Contains(apiKeyPermissions, p) && p != scimPermission {
+			return errField("permissions", "unknown permission "+quote(p)+" (issue_credentials, revoke_credentials, query_recipients, scim)")
 		}
 		if seen[p] {
 			return errField("permissions", "repeats "+p)

@@ -36,6 +36,7 @@ import (
 	"github.com/ubeu/gateway/host/auth"
 	"github.com/ubeu/gateway/host/config"
 	"github.com/ubeu/gateway/host/credentials"
+	"github.com/ubeu/gateway/host/directory"
 	"github.com/ubeu/gateway/host/enterprise/dnsverify"
 	"github.com/ubeu/gateway/host/identity"
 	"github.com/ubeu/gateway/host/limits"
@@ -76,10 +77,13 @@ type Deps struct {
 	// treasury, usage and billing routes (503 if nil).
 	Treasury *treasury.Service
 	// Web3 proves and resolves external Web3 names (503 if nil).
-	Web3     *web3.Service
-	Registry *prometheus.Registry
-	Metrics  *metrics.Metrics
-	Version  string
+	Web3 *web3.Service
+	// Directory routes SCIM requests to enterprises' directory plugins
+	// and applies their lifecycle events (503 if nil).
+	Directory *directory.Service
+	Registry  *prometheus.Registry
+	Metrics   *metrics.Metrics
+	Version   string
 	// AccessLog receives the access log lines; nil means os.Stderr.
 	AccessLog io.Writer
 	// Now is the clock (tests inject one); nil means time.Now.

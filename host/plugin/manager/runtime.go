@@ -91,6 +91,10 @@ type WasmRuntime struct {
 	Tune func(*wasmrt.Spec)
 }
 
+// DefaultRecycleAfterCalls is how many calls a Wasm instance serves before
+// it is replaced, unless its manifest says otherwise.
+const DefaultRecycleAfterCalls = 100_000
+
 // NewWasmRuntime returns a WasmRuntime using opts for each plugin's
 // wasmrt.Runtime.
 func NewWasmRuntime(opts wasmrt.Options) *WasmRuntime { return &WasmRuntime{opts: opts} }
@@ -104,11 +108,34 @@ func (w *WasmRuntime) Start(ctx context.Context, inst *pluginpkg.Installed, caps
 	if inst.Wasm == nil {
 		return nil, errors.New("wasm runtime: no verified module (use pluginpkg.Load)")
 	}
+	spec, err := wasmSpec(inst, caps)
+	if err != nil {
+		return nil, err
+	}
+	if w.Tune != nil {
+		w.Tune(&spec)
+	}
+	rt, err := wasmrt.NewRuntime(ctx, w.opts)
+	if err != nil {
+		return nil, err
+	}
+	p, err := rt.Load(ctx, spec)
+	if err != nil {
+		_ = rt.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return &wasmInstance{Plugin: p, rt: rt}, nil
+}
+
+// wasmSpec is the wasmrt.Spec of an installed plugin: its module, the
+// granted capabilities and the manifest's limits, with the host's
+// defaults filled in.
+func wasmSpec(inst *pluginpkg.Installed, caps Capabilities) (wasmrt.Spec, error) {
 	spec := wasmrt.Spec{Name: inst.Name, Wasm: inst.Wasm}
 	for _, c := range caps.Granted {
 		mod, ok := wasmModules[c]
 		if !ok {
-			return nil, fmt.Errorf("wasm runtime: unknown capability %q", c)
+			return wasmrt.Spec{}, fmt.Errorf("wasm runtime: unknown capability %q", c)
 		}
 		spec.Grants = append(spec.Grants, mod)
 	}
@@ -132,19 +159,22 @@ func (w *WasmRuntime) Start(ctx context.Context, inst *pluginpkg.Installed, caps
 	if spec.MaxInstances == 0 && spec.MinInstances > 4 {
 		spec.MaxInstances = spec.MinInstances // wasmrt's default maximum is 4
 	}
-	if w.Tune != nil {
-		w.Tune(&spec)
+	// Linear memory never shrinks: instances are replaced after a number
+	// of calls, and once they have grown to three quarters of their cap.
+	spec.RecycleAfterCalls = l.RecycleAfterCalls
+	if spec.RecycleAfterCalls == 0 {
+		spec.RecycleAfterCalls = DefaultRecycleAfterCalls
 	}
-	rt, err := wasmrt.NewRuntime(ctx, w.opts)
-	if err != nil {
-		return nil, err
+	pages := l.RecyclePages
+	if pages == 0 {
+		limit := l.MemoryPages
+		if limit == 0 {
+			limit = wasmrt.DefaultMemoryLimitPages
+		}
+		pages = limit / 4 * 3
 	}
-	p, err := rt.Load(ctx, spec)
-	if err != nil {
-		_ = rt.Close(context.WithoutCancel(ctx))
-		return nil, err
-	}
-	return &wasmInstance{Plugin: p, rt: rt}, nil
+	spec.RecycleAboveBytes = uint64(pages) << 16
+	return spec, nil
 }
 
 type wasmInstance struct {

@@ -118,6 +118,14 @@ type Limits struct {
 	CallTimeout  Duration `yaml:"call_timeout,omitempty"`
 	MinInstances int      `yaml:"min_instances,omitempty"`
 	MaxInstances int      `yaml:"max_instances,omitempty"`
+	// RecycleAfterCalls replaces a Wasm instance after that many calls
+	// (0: the host default, 100,000). Linear memory never shrinks, so
+	// recycling is what bounds a long-lived instance.
+	RecycleAfterCalls int `yaml:"recycle_after_calls,omitempty"`
+	// RecyclePages replaces a Wasm instance whose linear memory has grown
+	// beyond that many 64 KiB pages (0: the host default, three quarters
+	// of memory_pages, so that an instance is replaced before its cap).
+	RecyclePages uint32 `yaml:"recycle_pages,omitempty"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("250ms").
@@ -371,6 +379,12 @@ func (m *Manifest) Validate() error {
 		bad("limits.max_instances", "%d: want 0 (host default) to %d", l.MaxInstances, maxLimits.MaxInstances)
 	} else if l.MaxInstances > 0 && l.MinInstances > l.MaxInstances {
 		bad("limits.max_instances", "%d is below min_instances %d", l.MaxInstances, l.MinInstances)
+	}
+	if l.RecycleAfterCalls < 0 {
+		bad("limits.recycle_after_calls", "%d: want 0 (host default) or more", l.RecycleAfterCalls)
+	}
+	if l.RecyclePages > 0 && l.MemoryPages > 0 && l.RecyclePages > l.MemoryPages {
+		bad("limits.recycle_pages", "%d is above memory_pages %d: the instance would hit its cap first", l.RecyclePages, l.MemoryPages)
 	}
 
 	if f := m.ConfigSchema.File; f != nil {

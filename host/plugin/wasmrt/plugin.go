@@ -65,6 +65,10 @@ type Spec struct {
 	Deterministic bool
 }
 
+// DefaultMemoryLimitPages is the memory cap of an instance when the Spec
+// sets none: 512 pages of 64 KiB, 32 MiB.
+const DefaultMemoryLimitPages = 512
+
 var _ abiv1.Transport = (*Plugin)(nil)
 
 // Plugin is a loaded plugin. Its Call method implements abiv1.Transport.
@@ -196,7 +200,7 @@ func (r *Runtime) Load(ctx context.Context, spec Spec) (_ *Plugin, err error) {
 func (p *Plugin) applyDefaults() error {
 	s := &p.spec
 	if s.MemoryLimitPages == 0 {
-		s.MemoryLimitPages = 512
+		s.MemoryLimitPages = DefaultMemoryLimitPages
 	}
 	if s.MemoryLimitPages > 65536 {
 		return fmt.Errorf("wasmrt: %s: MemoryLimitPages %d exceeds 65536", s.Name, s.MemoryLimitPages)
