@@ -209,7 +209,7 @@ func TestWeb3ProofFlowAndNameResolution(t *testing.T) {
 	d := v.Domain
 	if d.Name != "alice.eth" || d.DomainType != "external" || d.Network != "ethereum" || d.Chain != "eip155:1" || d.Registry != "ENS" ||
 		d.Status != "verified" || d.RegistryContract == "" || d.Proof.Message != c.Message || d.Proof.Signature != sig || d.Address != aw.hex() ||
-		d.DID != alice.DID || v.AlsoKnownAs != "did:ens:alice.eth" || v.CostSponsored == nil {
+		d.DID != alice.DID || v.AlsoKnownAs != "did:ens:alice.eth" || v.CostSponsored == nil || *v.CostSponsored <= 0 {
 		t.Fatalf("verified: %s", r.body)
 	}
 	if v.DIDDocument.ID != alice.DID || !contains(v.DIDDocument.AlsoKnownAs, "did:ens:alice.eth") {
