@@ -119,6 +119,22 @@ routes := {
 	"badges.png": {"access": "public", "class": "api"},
 	"badges.svg": {"access": "public", "class": "api"},
 	"backpack.export": {"access": "authenticated", "class": "api"},
+	# LMS integration (design 6.6): connections, badge mappings, syncs and
+	# their reports belong to the enterprise of the API key, which must hold
+	# issue_credentials (a sync issues badges); the handler scopes every
+	# record to that enterprise.
+	"lms.sync": {"access": "key:issue_credentials", "class": "api"},
+	"lms.connections.list": {"access": "key:issue_credentials", "class": "api"},
+	"lms.connections.create": {"access": "key:issue_credentials", "class": "api"},
+	"lms.connections.get": {"access": "key:issue_credentials", "class": "api"},
+	"lms.connections.update": {"access": "key:issue_credentials", "class": "api"},
+	"lms.connections.delete": {"access": "key:issue_credentials", "class": "api"},
+	"lms.mappings.list": {"access": "key:issue_credentials", "class": "api"},
+	"lms.mappings.create": {"access": "key:issue_credentials", "class": "api"},
+	"lms.mappings.get": {"access": "key:issue_credentials", "class": "api"},
+	"lms.mappings.delete": {"access": "key:issue_credentials", "class": "api"},
+	"lms.reports.list": {"access": "key:issue_credentials", "class": "api"},
+	"lms.reports.get": {"access": "key:issue_credentials", "class": "api"},
 	# Treasury, usage and billing: treasury-wide figures and manual
 	# sponsorship for admins; a user's usage for the user; an enterprise's
 	# usage and invoices for it (handler checks ownership); the payment

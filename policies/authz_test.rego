@@ -402,6 +402,24 @@ test_credentials_issue_needs_the_permission if {
 	}
 }
 
+lms_routes := [
+	"lms.sync", "lms.connections.list", "lms.connections.create", "lms.connections.get", "lms.connections.update",
+	"lms.connections.delete", "lms.mappings.list", "lms.mappings.create", "lms.mappings.get", "lms.mappings.delete",
+	"lms.reports.list", "lms.reports.get",
+]
+
+test_lms_routes_need_an_issuing_key if {
+	every route in lms_routes {
+		allowed(req(route, ent_key), "API key with permission", "api")
+		denied(req(route, object.union(ent_key, {"permissions": ["query_recipients"]})), "the API key lacks the issue_credentials permission", "api")
+		denied(req(route, alice_jwt), "an enterprise API key is required", "api")
+		denied(req(route, admin_jwt), "an enterprise API key is required", "api")
+		denied(req(route, anonymous), "authentication required", "api")
+		denied(req(route, object.union(forged_admin, {"auth_method": "api_key", "tenant": "ent-1", "permissions": ["issue_credentials"]})), "authentication required", "api")
+		denied(req(route, object.union(ent_key, {"tenant": ""})), "an enterprise API key is required", "api")
+	}
+}
+
 test_credentials_status_needs_revoke if {
 	every route in ["credentials.revoke", "credentials.suspend", "credentials.unsuspend"] {
 		allowed(req(route, ent_key), "API key with permission", "api")

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +40,7 @@ import (
 	"github.com/ubeu/gateway/host/ledger/hedera"
 	"github.com/ubeu/gateway/host/ledger/local"
 	"github.com/ubeu/gateway/host/limits"
+	"github.com/ubeu/gateway/host/lms"
 	"github.com/ubeu/gateway/host/metrics"
 	"github.com/ubeu/gateway/host/names"
 	"github.com/ubeu/gateway/host/netguard"
@@ -116,6 +118,9 @@ type Gateway struct {
 	Names    *names.Registry
 	Resolver *resolve.Resolver
 	Plugins  *manager.Manager
+	// LMS syncs course completions of Moodle and Canvas into badges.
+	LMS       *lms.Service
+	lmsCancel context.CancelFunc
 	// StatusLists keeps the issuers' Bitstring Status Lists; Credentials
 	// issues and verifies credentials.
 	StatusLists *statuslist.Registry
@@ -202,11 +207,17 @@ func OpenWith(ctx context.Context, cfg *config.Config, log *slog.Logger, accessL
 	}
 
 	g.Plugins, err = manager.New(ctx, manager.Options{Root: cfg.PluginsDir(), Store: g.Store.KV(),
-		Logger: log, Registerer: reg, GatewaydVersion: Version})
+		Logger: log, Registerer: reg, GatewaydVersion: Version,
+		// The LMS plugins get the site and token of the connection a
+		// sync runs for; every other secret comes from the operator.
+		Secrets: lms.BoundSecrets{Next: manager.EnvFileSecrets{Dir: filepath.Join(cfg.PluginsDir(), "secrets")}}})
 	if err != nil {
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
 	g.Web3.SetPlugins(g.Plugins)
+	if err := g.openLMS(keys, reg, log); err != nil {
+		return nil, err
+	}
 	if g.Directory, err = directory.New(directory.Options{
 		KV: g.Store.KV(), Users: g.Store.Users(), Enterprises: g.Store.Enterprises(), Sessions: g.Store.Sessions(),
 		Tokens: g.Tokens, TokenTTL: cfg.Auth.AccessTokenTTL, DIDs: g.Identity, Credentials: g.Credentials,
@@ -225,11 +236,42 @@ func OpenWith(ctx context.Context, cfg *config.Config, log *slog.Logger, accessL
 	if err != nil {
 		return nil, err
 	}
+	g.Server.LMS = g.LMS
 	if err := g.bootstrapAdmin(ctx); err != nil {
 		return nil, err
 	}
 	go g.maintain()
 	return g, nil
+}
+
+// openLMS opens the LMS integration and starts its scheduler: learners
+// are matched to active accounts by e-mail and given badges at their
+// primary DID.
+func (g *Gateway) openLMS(keys *Keys, reg prometheus.Registerer, log *slog.Logger) error {
+	var err error
+	g.LMS, err = lms.New(lms.Options{
+		KV: g.Store.KV(), Sealer: keys.Sealer, Plugins: g.Plugins, Credentials: g.Credentials,
+		Enterprises: g.Store.Enterprises(), Treasury: g.Treasury, Registerer: reg, Logger: log,
+		Directory: lms.AccountDirectory{Users: g.Store.Users(), DID: func(ctx context.Context, userID string) (string, error) {
+			id, err := g.Identity.Get(ctx, userID)
+			if err != nil {
+				return "", err
+			}
+			for _, p := range id.Profiles {
+				if p.Primary && p.Status == "active" {
+					return p.DID, nil
+				}
+			}
+			return "", errors.New("no active primary DID")
+		}},
+	})
+	if err != nil {
+		return fmt.Errorf("lms: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.lmsCancel = cancel
+	go g.LMS.RunScheduler(ctx, 30*time.Second)
+	return nil
 }
 
 // openIdentity opens the ledger, the did:hedera registrar, the .iam name
@@ -589,6 +631,9 @@ func (g *Gateway) closeParts() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		errs = append(errs, g.Plugins.Close(ctx))
 		cancel()
+	}
+	if g.lmsCancel != nil {
+		g.lmsCancel()
 	}
 	if g.Policy != nil {
 		errs = append(errs, g.Policy.Close())

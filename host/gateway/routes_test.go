@@ -75,6 +75,20 @@ var routeClass = map[string]string{
 	"badges.png":                 "public",
 	"badges.svg":                 "public",
 	"backpack.export":            "session",
+	// LMS: an enterprise API key with issue_credentials (lms_e2e_test.go
+	// covers other enterprises' records and bad input further).
+	"lms.sync":               "apikey",
+	"lms.connections.list":   "apikey",
+	"lms.connections.create": "apikey",
+	"lms.connections.get":    "apikey",
+	"lms.connections.update": "apikey",
+	"lms.connections.delete": "apikey",
+	"lms.mappings.list":      "apikey",
+	"lms.mappings.create":    "apikey",
+	"lms.mappings.get":       "apikey",
+	"lms.mappings.delete":    "apikey",
+	"lms.reports.list":       "apikey",
+	"lms.reports.get":        "apikey",
 	// Treasury and billing (treasury_test.go covers each further).
 	"treasury.stats":           "admin",
 	"treasury.sponsor":         "admin",

@@ -44,6 +44,7 @@ func (s *Server) routes() {
 	s.vcapiRoutes()
 	s.badgeRoutes()
 	s.treasuryRoutes()
+	s.lmsRoutes()
 	s.scimRoutes()
 	s.externalDomainRoutes()
 }

@@ -40,6 +40,7 @@ import (
 	"github.com/ubeu/gateway/host/enterprise/dnsverify"
 	"github.com/ubeu/gateway/host/identity"
 	"github.com/ubeu/gateway/host/limits"
+	"github.com/ubeu/gateway/host/lms"
 	"github.com/ubeu/gateway/host/metrics"
 	"github.com/ubeu/gateway/host/names"
 	"github.com/ubeu/gateway/host/plugin/manager"
@@ -69,6 +70,9 @@ type Deps struct {
 	Names    *names.Registry
 	Resolver *resolve.Resolver
 	Plugins  *manager.Manager
+	// LMS syncs course completions into badges (the /api/v1/lms routes
+	// answer 503 if nil).
+	LMS *lms.Service
 	// Credentials issues and verifies credentials; StatusLists serves
 	// their status lists. Both nil: the credential routes answer 503.
 	Credentials *credentials.Service

@@ -42,6 +42,7 @@ package lms
 
 import (
 	"context"
+	"crypto/subtle"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -609,3 +610,44 @@ func (s *Service) each(ctx context.Context, prefix string, f func([]byte) error)
 
 // idSpace is the UUID namespace of the names of LMS badges.
 var idSpace = uuid.MustParse("5b8f1f0e-6a57-4c1e-9a49-2f0e8b6f6d11")
+
+// EnsureConnection returns ent's connection of in.Type to in.BaseURL,
+// created if there is none; an existing one gets in.Token if it differs
+// (design 6.6: a sync request names its LMS by type, base URL and key).
+func (s *Service) EnsureConnection(ctx context.Context, ent string, in ConnectionInput) (*Connection, error) {
+	if err := s.checkConnection(in, true); err != nil {
+		return nil, err
+	}
+	cs, err := s.Connections(ctx, ent)
+	if err != nil {
+		return nil, err
+	}
+	base := strings.TrimRight(in.BaseURL, "/")
+	for _, c := range cs {
+		if c.Type != in.Type || !strings.EqualFold(c.BaseURL, base) {
+			continue
+		}
+		tok, err := s.token(c)
+		if err == nil && subtle.ConstantTimeCompare(tok, []byte(in.Token)) == 1 {
+			return c, nil
+		}
+		return s.UpdateConnection(ctx, ent, c.ID, ConnectionInput{Token: in.Token})
+	}
+	return s.CreateConnection(ctx, ent, in)
+}
+
+// EnsureMapping returns the mapping of conn for the same course, activity,
+// template and minimum grade, created from in if there is none.
+func (s *Service) EnsureMapping(ctx context.Context, ent, conn string, in MappingInput) (*Mapping, error) {
+	ms, err := s.Mappings(ctx, ent, conn)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		if m.CourseID == in.CourseID && m.ActivityID == in.ActivityID && m.BadgeTemplateID == in.BadgeTemplateID &&
+			m.MinGrade == in.MinGrade && in.Achievement == nil && (in.AutoIssue == nil || *in.AutoIssue == m.AutoIssue) {
+			return m, nil
+		}
+	}
+	return s.CreateMapping(ctx, ent, conn, in)
+}

@@ -156,7 +156,13 @@ type SyncOptions struct {
 	MappingIDs []string
 	// Trigger is recorded in the report ("api", "schedule").
 	Trigger string
+	// ReportID names the report (default: a new ID); NewReportID makes
+	// one, for a caller that answers before the sync ends.
+	ReportID string
 }
+
+// NewReportID returns a fresh report ID.
+func NewReportID() string { return newID("lmsr_") }
 
 // cursorState is the stored position of a mapping in its LMS listing.
 type cursorState struct {
@@ -225,7 +231,12 @@ func (s *Service) Sync(ctx context.Context, ent, id string, o SyncOptions) (*Rep
 		o.Trigger = "api"
 	}
 	start := s.now()
-	rep := &Report{ID: newID("lmsr_"), EnterpriseID: ent, ConnectionID: id, Trigger: o.Trigger, Status: StatusRunning,
+	if o.ReportID == "" {
+		o.ReportID = NewReportID()
+	} else if !idRE.MatchString(o.ReportID) {
+		return nil, invalid("reportId", "must be 1 to 128 of [A-Za-z0-9._-]")
+	}
+	rep := &Report{ID: o.ReportID, EnterpriseID: ent, ConnectionID: id, Trigger: o.Trigger, Status: StatusRunning,
 		StartedAt: start.UTC(), SkippedBy: map[string]int{}, Mappings: []*MappingReport{}}
 	log := s.log.With("enterprise", ent, "connection", id, "report", rep.ID)
 	log.InfoContext(ctx, "lms sync started", "type", c.Type, "mappings", len(ms), "trigger", o.Trigger)
