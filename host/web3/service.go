@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/big"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -697,13 +696,4 @@ func resolutionError(err error) error {
 		return did.Errorf(did.CodeMethodNotSupported, "%s", msg)
 	}
 	return did.Errorf(did.CodeUnavailable, "%s", msg)
-}
-
-// ChainID returns the EIP-155 number of a CAIP-2 chain, for display.
-func ChainID(chain string) string {
-	n, ok := ParseCAIP2(chain)
-	if !ok {
-		return ""
-	}
-	return strconv.FormatUint(n, 10)
 }

@@ -315,3 +315,31 @@ func TestPKH(t *testing.T) {
 		t.Errorf("solana: %v", err)
 	}
 }
+
+// TestSweep: spent and expired challenges are deleted an hour after expiry,
+// live ones are kept.
+func TestSweep(t *testing.T) {
+	ctx := context.Background()
+	s, fr, c := newService(t)
+	alice := key(t, anvilKey0)
+	fr.set("alice.eth", ChainEthereum, addrOf(alice))
+	old, err := s.Challenge(ctx, "u1", "alice.eth", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.add(2 * time.Hour)
+	live, err := s.Challenge(ctx, "u2", "alice.eth", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Sweep(ctx)
+	if _, _, err := s.o.KV.Get(ctx, ns, "nonce/"+old.Nonce); err == nil {
+		t.Fatal("expired challenge kept")
+	}
+	if _, err := s.Verify(ctx, "u1", VerifyInput{Name: "alice.eth", Address: anvilAddr0, Signature: SignPersonal(alice, []byte(old.Message)), Message: old.Message}); !errors.Is(err, ErrNoChallenge) {
+		t.Fatalf("swept challenge: %v", err)
+	}
+	if _, err := s.Verify(ctx, "u2", VerifyInput{Name: "alice.eth", Address: anvilAddr0, Signature: SignPersonal(alice, []byte(live.Message)), Message: live.Message}); err != nil {
+		t.Fatalf("live challenge after a sweep: %v", err)
+	}
+}
