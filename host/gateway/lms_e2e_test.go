@@ -86,7 +86,7 @@ type lmsReport struct {
 // at the next sync; tokens never come back; another enterprise sees
 // nothing of it; bad requests get the JSON error.
 func TestLMSSyncEndToEnd(t *testing.T) {
-	courses := lmstest.Dataset(2, 3) // learners 1001-1006 in courses 101, 102
+	courses := lmstest.Dataset(2, 3)  // learners 1001-1006 in courses 101, 102
 	courses[1].Learners[2].Email = "" // 1006: no e-mail
 	moodle := lmstest.NewMoodle("moodle-secret-token", courses)
 	defer moodle.Close()
