@@ -113,6 +113,10 @@ func New(o Options) (*Service, error) {
 	return s, nil
 }
 
+// SetTLDs replaces the TLD → registry map (before serving: a local test
+// chain, e.g. anvil's eip155:1337, or a deployment that serves more TLDs).
+func (s *Service) SetTLDs(m map[string]Registry) { s.o.TLDs = m }
+
 // SetClock replaces the clock (tests: expiry of challenges).
 func (s *Service) SetClock(now func() time.Time) { s.o.Now = now }
 
