@@ -154,7 +154,7 @@ func TestParseBatch(t *testing.T) {
 	}
 	for _, body := range []string{
 		``, `null`, `[]`, `{}`, `"x"`, `[1,2]`,
-		`[{"jsonrpc":"2.0","id":1,"result":"0x1"}]`, // one reply for two
+		`[{"jsonrpc":"2.0","id":1,"result":"0x1"}]`,                                         // one reply for two
 		`[{"jsonrpc":"2.0","id":1,"result":"0x1"},{"jsonrpc":"2.0","id":1,"result":"0x1"}]`, // id twice
 		`[{"jsonrpc":"2.0","id":1,"result":"0x1"},{"jsonrpc":"2.0","id":3,"result":"0x1"}]`, // unknown id
 		`[{"jsonrpc":"2.0","id":1,"result":"0x1"},{"jsonrpc":"2.0","id":2}]`,                // neither
