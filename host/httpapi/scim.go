@@ -62,7 +62,7 @@ func (s *Server) scimForward(c *Ctx) error {
 	if id := c.Param("id"); id != "" {
 		path += "/" + id
 	}
-	hdr := map[string]string{"X-SCIM-Base-URL": s.Config.CredentialsPublicURL() + "/scim/v2/" + ent}
+	hdr := map[string]string{"X-SCIM-Base-URL": s.publicBase(c) + "/scim/v2/" + ent}
 	for _, h := range scimHeaders {
 		if v := c.Request.Header.Peek(h); len(v) > 0 {
 			hdr[h] = string(v)
@@ -99,6 +99,19 @@ func (s *Server) scimForward(c *Ctx) error {
 	}
 	c.SetBody(res.Body)
 	return nil
+}
+
+// publicBase is the gateway's external URL for meta.location: the
+// configured public URL, else the scheme and Host of the request.
+func (s *Server) publicBase(c *Ctx) string {
+	if u := strings.TrimRight(s.Config.Credentials.PublicURL, "/"); u != "" {
+		return u
+	}
+	scheme := "http"
+	if s.Config.TLS.Enabled() {
+		scheme = "https"
+	}
+	return scheme + "://" + string(c.Host())
 }
 
 func (s *Server) needDirectory() error {
