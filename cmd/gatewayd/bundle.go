@@ -25,6 +25,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ubeu/gateway/host/config"
+	"github.com/ubeu/gateway/host/plugin/manager"
 	pluginpkg "github.com/ubeu/gateway/host/plugin/pkg"
 )
 
@@ -273,6 +274,7 @@ func (b *bundler) one(ctx context.Context, dirName, src string) error {
 		Config:          cfg,
 		GatewaydVersion: gatewaydSemver(),
 		AllowDowngrade:  true, // the checkout is the source of truth
+		CheckWasm:       manager.CheckWasm(manager.CacheDir(b.root)),
 		Logger:          b.log,
 	})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ubeu/gateway/host/config"
 	"github.com/ubeu/gateway/host/gateway"
+	"github.com/ubeu/gateway/host/plugin/manager"
 	pluginpkg "github.com/ubeu/gateway/host/plugin/pkg"
 )
 
@@ -149,6 +150,7 @@ func newPluginCmd(f *flags) *cobra.Command {
 				Config:          cfg,
 				GatewaydVersion: gatewaydSemver(),
 				AllowDowngrade:  allowDowngrade,
+				CheckWasm:       manager.CheckWasm(manager.CacheDir(r)),
 				Logger:          slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 			})
 			if err != nil {

@@ -109,6 +109,8 @@ type Manager struct {
 	gwVersion    string
 	// inspect replaces pluginpkg.InspectWasm in Install (tests memoise it).
 	inspect func([]byte) (pluginpkg.ModuleInfo, error)
+	// checkWasm is the wasm runtime's check at install (nil without one).
+	checkWasm func(context.Context, []byte, []string) error
 
 	reloadMu sync.Mutex // serialises Reload and Close
 	mu       sync.RWMutex
@@ -170,13 +172,16 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 	rts := opts.Runtimes
 	if len(rts) == 0 {
 		rts = []Runtime{NewWasmRuntime(wasmrt.Options{
-			CacheDir:   filepath.Join(opts.Root, ".wasm-cache"),
+			CacheDir:   CacheDir(opts.Root),
 			Logger:     m.log,
 			Registerer: opts.Registerer,
 		}), NewProcessRuntime(ProcessOptions{Logger: m.log, Registerer: opts.Registerer})}
 	}
 	for _, rt := range rts {
 		m.runtimes[rt.Name()] = rt
+		if w, ok := rt.(*WasmRuntime); ok {
+			m.checkWasm = CheckWasm(w.opts.CacheDir)
+		}
 	}
 	if err := os.MkdirAll(opts.Root, 0o700); err != nil {
 		return nil, fmt.Errorf("plugin manager: %w", err)
@@ -513,6 +518,7 @@ func (m *Manager) Install(ctx context.Context, src string, o InstallOptions) (St
 		GatewaydVersion: semverOrEmpty(m.gwVersion),
 		AllowDowngrade:  o.AllowDowngrade,
 		Inspect:         m.inspect,
+		CheckWasm:       m.checkWasm,
 		Logger:          m.log,
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	abiv1 "github.com/ubeu/gateway/abi/v1"
@@ -90,6 +91,28 @@ type WasmRuntime struct {
 	// Deterministic or lower limits).
 	Tune func(*wasmrt.Spec)
 }
+
+// CheckWasm returns the check pluginpkg.InstallOptions.CheckWasm wants:
+// the wasm runtime's load-time check of a module with the capabilities
+// granted, compiling it into the compilation cache in cacheDir (that of
+// the manager of the same plugin root: <root>/.wasm-cache) so that the
+// gateway does not compile it again when it loads it.
+func CheckWasm(cacheDir string) func(ctx context.Context, wasm []byte, capabilities []string) error {
+	return func(ctx context.Context, wasm []byte, capabilities []string) error {
+		grants := make([]string, 0, len(capabilities))
+		for _, c := range capabilities {
+			mod, ok := wasmModules[c]
+			if !ok {
+				return fmt.Errorf("unknown capability %q", c)
+			}
+			grants = append(grants, mod)
+		}
+		return wasmrt.CheckModule(ctx, cacheDir, "module", wasm, grants)
+	}
+}
+
+// CacheDir is the wasm compilation cache of a plugin root.
+func CacheDir(root string) string { return filepath.Join(root, ".wasm-cache") }
 
 // DefaultRecycleAfterCalls is how many calls a Wasm instance serves before
 // it is replaced, unless its manifest says otherwise.

@@ -84,6 +84,11 @@ type InstallOptions struct {
 	// Inspect reads a wasm module's imports and exports; nil means
 	// [InspectWasm].
 	Inspect func(wasm []byte) (ModuleInfo, error)
+	// CheckWasm, if set, is the runtime's own check of a wasm module,
+	// given the capabilities granted (the one it applies when it loads the
+	// plugin, e.g. manager.CheckWasm), run before anything is recorded; it
+	// may also compile the module into the runtime's cache.
+	CheckWasm func(ctx context.Context, wasm []byte, capabilities []string) error
 	// Logger receives install events; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -245,8 +250,9 @@ func verifyPackage(ctx context.Context, dir string, o InstallOptions, log *slog.
 	}
 
 	// What the module declares, for wasm.
+	var wasm []byte
 	if m.Runtime == RuntimeWasm {
-		wasm, err := readLimited(filepath.Join(dir, filepath.FromSlash(m.Artifacts.Wasm.File)), MaxArtifactSize)
+		wasm, err = readLimited(filepath.Join(dir, filepath.FromSlash(m.Artifacts.Wasm.File)), MaxArtifactSize)
 		if err != nil {
 			return nil, err
 		}
@@ -270,6 +276,11 @@ func verifyPackage(ctx context.Context, dir string, o InstallOptions, log *slog.
 	v.grants, err = checkGrants(m, o.Grants)
 	if err != nil {
 		return nil, err
+	}
+	if wasm != nil && o.CheckWasm != nil {
+		if err := o.CheckWasm(ctx, wasm, v.grants.Capabilities); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrIncompatible, err)
+		}
 	}
 
 	// Configuration.

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -636,5 +637,32 @@ func assertNotInstalled(t *testing.T, root, name string) {
 	_, err := Load(root, name)
 	if !errors.Is(err, ErrNotInstalled) {
 		t.Fatalf("Load %s: want ErrNotInstalled, got %v", name, err)
+	}
+}
+
+// TestInstallRunsTheRuntimeCheck: the runtime's own module check runs with
+// the capabilities granted, and its refusal refuses the install before
+// anything is recorded.
+func TestInstallRunsTheRuntimeCheck(t *testing.T) {
+	f := newFixture(t)
+	src := f.pkg(pkgParams{}, true)
+	o := f.opts()
+	var got []string
+	o.CheckWasm = func(_ context.Context, wasm []byte, caps []string) error {
+		if len(wasm) == 0 {
+			t.Error("CheckWasm got no module")
+		}
+		got = caps
+		return errors.New("gatewayd_call must be (i32, i32) -> i32")
+	}
+	_, err := f.install(src, o)
+	wantErr(t, err, ErrIncompatible, "gatewayd_call must be (i32, i32) -> i32")
+	assertNotInstalled(t, f.root, "ens-resolver")
+	if !slices.Equal(got, []string{"http", "log"}) {
+		t.Errorf("CheckWasm got capabilities %v, want the granted [http log]", got)
+	}
+	o.CheckWasm = func(context.Context, []byte, []string) error { return nil }
+	if _, err := f.install(src, o); err != nil {
+		t.Fatalf("install with the check passing: %v", err)
 	}
 }

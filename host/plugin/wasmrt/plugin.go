@@ -197,6 +197,31 @@ func (r *Runtime) Load(ctx context.Context, spec Spec) (_ *Plugin, err error) {
 	return p, nil
 }
 
+// CheckModule applies to wasm the checks Load applies (ABI marker and
+// minor, interface markers, gatewayd_call's signature, an exported and no
+// imported memory, every import granted and of the right signature)
+// without instantiating it, and compiles it into the compilation cache in
+// cacheDir ("" for none), so that a later Load with the same cache does not
+// compile again. Installers call it before recording a plugin.
+func CheckModule(ctx context.Context, cacheDir, name string, wasm []byte, grants []string) (err error) {
+	cfg := wazero.NewRuntimeConfig()
+	if cacheDir != "" {
+		cache, err := wazero.NewCompilationCacheWithDir(cacheDir)
+		if err != nil {
+			return fmt.Errorf("wasmrt: compilation cache: %w", err)
+		}
+		defer cache.Close(context.WithoutCancel(ctx))
+		cfg = cfg.WithCompilationCache(cache)
+	}
+	wrt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	defer wrt.Close(context.WithoutCancel(ctx))
+	p := &Plugin{name: name, spec: Spec{Name: name, Grants: grants}}
+	if p.module, err = wrt.CompileModule(ctx, wasm); err != nil {
+		return fmt.Errorf("wasmrt: compile %s: %w", name, err)
+	}
+	return p.checkModule()
+}
+
 func (p *Plugin) applyDefaults() error {
 	s := &p.spec
 	if s.MemoryLimitPages == 0 {

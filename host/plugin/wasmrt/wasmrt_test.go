@@ -224,7 +224,23 @@ func TestRefusedModules(t *testing.T) {
 			if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
 				t.Fatalf("err = %v, want errors.Is %v", err, tc.wantIs)
 			}
+			// Installers run the same check: what Load refuses for the
+			// module itself, CheckModule refuses with the same words.
+			if tc.wantIs == ErrABI || tc.name == "not wasm" {
+				err := CheckModule(context.Background(), "", tc.spec.Name, tc.spec.Wasm, tc.spec.Grants)
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("CheckModule: %v, want it to contain %q", err, tc.want)
+				}
+			}
 		})
+	}
+	// A module Load accepts, CheckModule accepts, and it fills the cache.
+	cache := t.TempDir()
+	if err := CheckModule(context.Background(), cache, "echo", guest(t, "echo"), nil); err != nil {
+		t.Fatalf("CheckModule(echo): %v", err)
+	}
+	if ents, _ := os.ReadDir(cache); len(ents) == 0 {
+		t.Fatal("CheckModule left the compilation cache empty")
 	}
 	// A refused name can be loaded again once fixed.
 	load(t, r, Spec{Name: "ungranted", Grants: []string{ModuleSecrets}, Caps: Capabilities{Secrets: secrets{}}})
