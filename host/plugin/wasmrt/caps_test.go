@@ -336,6 +336,8 @@ func TestHTTPFailures(t *testing.T) {
 		switch r.URL.Path {
 		case "/redirect":
 			http.Redirect(w, r, target.URL+"/", http.StatusFound)
+		case "/metadata":
+			http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/iam/", http.StatusTemporaryRedirect)
 		case "/big":
 			io.WriteString(w, big)
 		case "/chunked":
@@ -370,6 +372,7 @@ func TestHTTPFailures(t *testing.T) {
 		{"metadata address", &netguard.Policy{}, "http://169.254.169.254/latest/meta-data/", abiv1.ErrorCodePermissionDenied, "", "169.254.169.254 is a private or special-purpose address"},
 		{"loopback without grant", &netguard.Policy{}, target.URL, abiv1.ErrorCodePermissionDenied, "", "private or special-purpose"},
 		{"redirect to loopback", &netguard.Policy{AllowedPrefixes: grant2}, redir.URL + "/redirect", abiv1.ErrorCodePermissionDenied, "", "127.0.0.1 is a private or special-purpose address"},
+		{"redirect to the metadata address", &netguard.Policy{AllowedPrefixes: grant2}, redir.URL + "/metadata", abiv1.ErrorCodePermissionDenied, "", "169.254.169.254 is a private or special-purpose address"},
 		{"redirect off the allow-list", &netguard.Policy{
 			Allow:           []netguard.Rule{{Scheme: "http", Host: rhost, Port: rport}},
 			AllowedPrefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},

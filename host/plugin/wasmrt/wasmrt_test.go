@@ -27,7 +27,7 @@ import (
 // guests maps the test guests to their packages: testdata/<name> unless
 // listed here.
 var guests = map[string]string{
-	"echo": "", "loop": "", "oob": "", "oom": "", "badabi": "", "ungranted": "", "badstatus": "", "httpget": "",
+	"echo": "", "loop": "", "oob": "", "oom": "", "badabi": "", "ungranted": "", "badstatus": "", "httpget": "", "sandbox": "",
 	"rawcaps": "", "sdkcaps": "",
 	"echo-resolver": "../../../sdk-plugin/examples/echo-resolver",
 }
@@ -510,4 +510,35 @@ func longTest(t *testing.T, what string) {
 		return
 	}
 	t.Skipf("%s: set GATEWAYD_LONG_TESTS=1 or name it with -run", what)
+}
+
+// TestSandboxNoAmbientAuthority: a guest sees no environment variable
+// (not even one of the host's), no arguments beyond its name, and no
+// filesystem: reads and writes fail.
+func TestSandboxNoAmbientAuthority(t *testing.T) {
+	t.Setenv("GATEWAYD_TEST_SECRET", "must-not-leak")
+	r := newTestRuntime(t, nil)
+	p := load(t, r, Spec{Name: "sandbox", MaxInstances: 1})
+	out, err := p.Call(context.Background(), echoMethod, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("guest report:\n%s", out)
+	got := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		k, v, _ := strings.Cut(l, "=")
+		got[k] = v
+	}
+	want := map[string]string{"environ": "0", "read_etc_passwd": "error", "read_root": "error", "read_cwd": "error", "write_tmp": "error"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q (report:\n%s)", k, got[k], v, out)
+		}
+	}
+	if got["args"] != "0" && got["args"] != "1" {
+		t.Errorf("args = %s, want at most the program name", got["args"])
+	}
+	if _, err := os.Stat("/tmp/sandbox-escape"); err == nil {
+		t.Error("the guest wrote to the host's /tmp")
+	}
 }
