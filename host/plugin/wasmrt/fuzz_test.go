@@ -250,3 +250,35 @@ func FuzzCapabilities(f *testing.F) {
 		}
 	})
 }
+
+// FuzzGuestPointers drives the host functions through a real Go guest
+// (testdata/oob) in the real runtime: the guest hands input_read,
+// output_write and result_read the pointer and length the fuzzer chose.
+// Every call must either succeed or fail as a *PluginError (an ABI
+// violation or a trap) — never a panic, never another kind of error — and
+// the plugin must keep serving afterwards.
+func FuzzGuestPointers(f *testing.F) {
+	for _, s := range []struct {
+		method   uint8
+		ptr, len uint32
+	}{
+		{2, 0, 8}, {2, 0xFFFFFFF0, 64}, {2, 200 << 16, 8}, {3, 0x7FFFFFFF, 16}, {3, 1024, 0xFFFFFFFF},
+		{4, 0, 0}, {4, 0xFFFFFFFF, 1}, {3, 0, 1 << 20},
+	} {
+		f.Add(s.method, s.ptr, s.len)
+	}
+	r := newTestRuntime(f, nil)
+	p := load(f, r, Spec{Name: "oob", MaxInstances: 1, BreakerFailures: -1, MaxOutputBytes: 1 << 16})
+	f.Fuzz(func(t *testing.T, method uint8, ptr, n uint32) {
+		m := uint32(2 + method%3)
+		_, err := p.Call(context.Background(), m, le(ptr, n))
+		var pe *PluginError
+		if err != nil && !errors.As(err, &pe) {
+			t.Fatalf("method %d ptr %#x len %#x: %T %v, want success or *PluginError", m, ptr, n, err, err)
+		}
+		if err != nil && !errors.Is(err, ErrABI) && !errors.Is(err, ErrTrap) {
+			t.Fatalf("method %d ptr %#x len %#x: %v, want an ABI violation or a trap", m, ptr, n, err)
+		}
+		mustEcho(t, p)
+	})
+}
