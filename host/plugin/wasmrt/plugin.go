@@ -80,6 +80,7 @@ type Plugin struct {
 	caps    Capabilities
 	host    *caps.Host // serves the capabilities
 	ifaces  []string
+	feats   []string
 	minor   int
 	wrt     wazero.Runtime
 	module  wazero.CompiledModule
@@ -193,7 +194,7 @@ func (r *Runtime) Load(ctx context.Context, spec Spec) (_ *Plugin, err error) {
 		}
 		p.idle = append(p.idle, in)
 	}
-	r.log.Info("plugin loaded", "plugin", p.name, "abi_minor", p.minor, "interfaces", p.ifaces, "grants", spec.Grants)
+	r.log.Info("plugin loaded", "plugin", p.name, "abi_minor", p.minor, "interfaces", p.ifaces, "features", p.feats, "grants", spec.Grants)
 	return p, nil
 }
 
@@ -315,6 +316,12 @@ func (p *Plugin) applyDefaults() error {
 // (gatewayd_iface_<name> exports), sorted.
 func (p *Plugin) Interfaces() []string { return append([]string(nil), p.ifaces...) }
 
+// Features returns the optional guest features the module declares
+// (gatewayd_feature_<name> exports), sorted. ABI 1.0 defines none: a host
+// ignores features it does not know, and host code that relies on one
+// checks for it here before making a call that needs it.
+func (p *Plugin) Features() []string { return append([]string(nil), p.feats...) }
+
 // Name returns the plugin's name.
 func (p *Plugin) Name() string { return p.name }
 
@@ -347,6 +354,20 @@ func (p *Plugin) checkModule() error {
 			}
 			p.ifaces = append(p.ifaces, iface)
 		}
+		if feat, ok := strings.CutPrefix(name, abiv1.FeatureExportPrefix); ok {
+			if !validFeature(feat) {
+				return fail("feature marker %s: want gatewayd_feature_<name>, name of [a-z0-9_], 1 to 64 bytes", name)
+			}
+			p.feats = append(p.feats, feat)
+		}
+		// Markers are never called; they are () -> () so that no tool
+		// mistakes them for entry points.
+		if marker := strings.HasPrefix(name, "gatewayd_abi_") || strings.HasPrefix(name, "gatewayd_iface_") ||
+			strings.HasPrefix(name, abiv1.FeatureExportPrefix); marker {
+			if f := exports[name]; len(f.ParamTypes()) != 0 || len(f.ResultTypes()) != 0 {
+				return fail("marker %s must be () -> ()", name)
+			}
+		}
 	}
 	switch len(markers) {
 	case 0:
@@ -356,6 +377,7 @@ func (p *Plugin) checkModule() error {
 		return fail("several ABI markers: %s", strings.Join(markers, ", "))
 	}
 	sortStrings(p.ifaces)
+	sortStrings(p.feats)
 	call, ok := exports["gatewayd_call"]
 	if !ok {
 		return fail("no gatewayd_call export")
@@ -393,6 +415,18 @@ func (p *Plugin) checkModule() error {
 		}
 	}
 	return nil
+}
+
+func validFeature(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func sameTypes(a, b []api.ValueType) bool {

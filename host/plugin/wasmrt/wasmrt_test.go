@@ -27,7 +27,7 @@ import (
 // guests maps the test guests to their packages: testdata/<name> unless
 // listed here.
 var guests = map[string]string{
-	"echo": "", "loop": "", "oob": "", "oom": "", "badabi": "", "ungranted": "", "badstatus": "", "httpget": "", "sandbox": "",
+	"echo": "", "loop": "", "oob": "", "oom": "", "badabi": "", "ungranted": "", "badstatus": "", "httpget": "", "sandbox": "", "badmarker": "",
 	"rawcaps": "", "sdkcaps": "",
 	"echo-resolver": "../../../sdk-plugin/examples/echo-resolver",
 }
@@ -208,6 +208,7 @@ func TestRefusedModules(t *testing.T) {
 		{"granted without implementation", Spec{Name: "ungranted", Grants: []string{ModuleSecrets}}, "gatewayd_v1_secrets granted but Caps.Secrets is nil", nil},
 		{"unknown grant", Spec{Name: "echo", Grants: []string{"gatewayd_v1_fs"}}, `unknown capability module "gatewayd_v1_fs"`, nil},
 		{"not wasm", Spec{Name: "echo", Wasm: []byte("\x00asm garbage")}, "compile echo", nil},
+		{"marker with a signature", Spec{Name: "badmarker"}, "marker gatewayd_feature_batch must be () -> ()", ErrABI},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.spec.Wasm == nil {
@@ -510,6 +511,20 @@ func longTest(t *testing.T, what string) {
 		return
 	}
 	t.Skipf("%s: set GATEWAYD_LONG_TESTS=1 or name it with -run", what)
+}
+
+// TestFeatureMarkers: a feature the host does not know is listed and
+// otherwise ignored (ABI 1.0 defines none).
+func TestFeatureMarkers(t *testing.T) {
+	r := newTestRuntime(t, nil)
+	p := load(t, r, Spec{Name: "echo", MaxInstances: 1})
+	if got := p.Features(); len(got) != 1 || got[0] != "future_thing" {
+		t.Fatalf("Features() = %v", got)
+	}
+	mustEcho(t, p)
+	if !validFeature("batch_v2") || validFeature("Batch") || validFeature("") || validFeature(strings.Repeat("x", 65)) || validFeature("a-b") {
+		t.Fatal("validFeature")
+	}
 }
 
 // TestSandboxNoAmbientAuthority: a guest sees no environment variable

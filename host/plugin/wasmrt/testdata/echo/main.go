@@ -19,6 +19,11 @@ func abi() {}
 //go:wasmexport gatewayd_iface_resolver
 func iface() {}
 
+// A feature this host does not know: listed, otherwise ignored.
+//
+//go:wasmexport gatewayd_feature_future_thing
+func feature() {}
+
 var hoard [][]byte
 
 //go:wasmexport gatewayd_call
