@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,8 +27,18 @@ import (
 
 // installSCIM installs plugins/scim, built for wasm, into the data dir of
 // cfg as the bundle would (its own manifest, all its capabilities granted).
-func installSCIM(t testing.TB, cfg *config.Config) {
+func installSCIM(t testing.TB, cfg *config.Config) { installSCIMWith(t, cfg, "") }
+
+// installSCIMWith installs plugins/scim allowed to reach the remote SCIM
+// endpoint at hrHostPort (loopback, for the pull) too, if not empty.
+func installSCIMWith(t testing.TB, cfg *config.Config, hrHostPort string) {
 	t.Helper()
+	extra, hosts, private := "", []string{"hr.acme.example"}, false
+	if hrHostPort != "" {
+		h, p, _ := strings.Cut(hrHostPort, ":")
+		extra = fmt.Sprintf("      - {scheme: http, host: %q, port: %s}\n    allow_private: true\n", h, p)
+		hosts, private = append(hosts, h), true
+	}
 	wasm := plugintest.BuildWasm(t, "github.com/ubeu/gateway/plugins/scim")
 	src := t.TempDir()
 	os.WriteFile(filepath.Join(src, "plugin.wasm"), wasm, 0o644)
@@ -48,10 +60,10 @@ capabilities:
   http:
     allow:
       - {scheme: https, host: hr.acme.example}
-`, sha256.Sum256(wasm))), 0o644)
+%s`, sha256.Sum256(wasm), extra)), 0o644)
 	if _, err := pluginpkg.Install(context.Background(), src, pluginpkg.InstallOptions{
 		Root: cfg.PluginsDir(), AllowUnsigned: true, ABIVersion: "1.0",
-		Grants: pluginpkg.Grants{Capabilities: []string{"log", "config", "metrics", "clock", "random", "kv", "http"}, HTTPHosts: []string{"hr.acme.example"}},
+		Grants: pluginpkg.Grants{Capabilities: []string{"log", "config", "metrics", "clock", "random", "kv", "http"}, HTTPHosts: hosts, HTTPAllowPrivate: private},
 		Config: []byte(`{"maxBodyBytes": 262144}`),
 	}); err != nil {
 		t.Fatal(err)
@@ -433,5 +445,115 @@ func TestSCIMFailedStepRetried(t *testing.T) {
 	}
 	if st := tg.g.Directory.Status(context.Background(), e.id); st.Pending != 0 || st.Events["applied"] != 1 || st.Events["failed"] < 1 {
 		t.Fatalf("status after the retry: %+v", st)
+	}
+}
+
+// hrDirectory is a remote SCIM endpoint (an HR system) on loopback: it
+// answers GET /scim/v2/Users with RFC 7644 ListResponses, paged by
+// startIndex and count, filtered by meta.lastModified gt "…", behind a
+// bearer token.
+type hrDirectory struct {
+	mu    sync.Mutex
+	users []map[string]any
+	seen  []string // filters received
+}
+
+func (h *hrDirectory) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/scim/v2/Users" || r.Header.Get("Authorization") != "Bearer hr-secret" {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f := r.URL.Query().Get("filter")
+	h.seen = append(h.seen, f)
+	since := strings.TrimSuffix(strings.TrimPrefix(f, `meta.lastModified gt "`), `"`)
+	var match []any
+	for _, u := range h.users {
+		if lm := u["meta"].(map[string]any)["lastModified"].(string); f == "" || lm > since {
+			match = append(match, u)
+		}
+	}
+	start, count := 1, 100
+	fmt.Sscan(r.URL.Query().Get("startIndex"), &start)
+	fmt.Sscan(r.URL.Query().Get("count"), &count)
+	page := []any{}
+	for i := start - 1; i >= 0 && i < len(match) && len(page) < count; i++ {
+		page = append(page, match[i])
+	}
+	w.Header().Set("Content-Type", "application/scim+json")
+	json.NewEncoder(w).Encode(map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:ListResponse"},
+		"totalResults": len(match), "startIndex": start, "itemsPerPage": len(page), "Resources": page})
+}
+
+func (h *hrDirectory) set(id string, active bool, modified string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u := map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "id": id, "userName": id + "@acme-university.edu",
+		"active": active, "meta": map[string]any{"lastModified": modified}, "hrOnly": "ignored"}
+	for i, o := range h.users {
+		if o["id"] == id {
+			h.users[i] = u
+			return
+		}
+	}
+	h.users = append(h.users, u)
+}
+
+// TestSCIMPullFromHR configures a remote SCIM endpoint for an enterprise
+// (design section 7.1, the HR sync): a pull provisions its users, a later
+// pull sees only what changed since (a deactivation), the token is kept
+// sealed and never shown.
+func TestSCIMPullFromHR(t *testing.T) {
+	hr := &hrDirectory{}
+	for i := range 3 {
+		hr.set(fmt.Sprintf("emp-%d", i), true, fmt.Sprintf("2026-11-0%dT09:00:00Z", i+1))
+	}
+	srv := httptest.NewServer(hr)
+	defer srv.Close()
+	z, addr := startDNS(t)
+	cfg := testConfig(t)
+	cfg.Enterprise.DNSServer = addr
+	installSCIMWith(t, cfg, strings.TrimPrefix(srv.URL, "http://"))
+	tg := startGateway(t, cfg)
+	e := tg.scimEnterprise(t, z, "it@acme.example", acme(), true)
+	r := tg.do("PUT", "/api/v1/enterprises/"+e.id+"/directory", map[string]any{
+		"employeeCredential": map[string]any{"enabled": true},
+		"pull":               map[string]any{"url": srv.URL + "/scim/v2", "token": "hr-secret", "intervalSeconds": 3600, "pageSize": 2}}, bearer(e.owner.AccessToken)...)
+	if r.status != 200 || strings.Contains(string(r.body), "hr-secret") || r.json(t)["pullTokenSet"] != true {
+		t.Fatalf("configure: %d %s", r.status, r.body)
+	}
+	r = tg.do("POST", "/api/v1/enterprises/"+e.id+"/directory/pull", nil, bearer(e.owner.AccessToken)...)
+	if r.status != 200 || r.json(t)["events"] != 3.0 {
+		t.Fatalf("pull: %d %s", r.status, r.body)
+	}
+	ms := tg.members(t, e)
+	for i := range 3 {
+		m := ms[fmt.Sprintf("emp-%d", i)]
+		if m.State != "active" || m.DID == "" || m.CredentialID == "" || m.UserID == "" {
+			t.Fatalf("pulled member %d: %+v", i, m)
+		}
+	}
+	// HR deactivates one; the next pull asks only for what changed.
+	hr.set("emp-1", false, "2026-11-20T09:00:00Z")
+	r = tg.do("POST", "/api/v1/enterprises/"+e.id+"/directory/pull", nil, bearer(e.owner.AccessToken)...)
+	if r.status != 200 || r.json(t)["events"] != 1.0 {
+		t.Fatalf("second pull: %d %s", r.status, r.body)
+	}
+	if m := tg.members(t, e)["emp-1"]; m.State != "deactivated" || m.CredState != "suspended" {
+		t.Fatalf("deactivated by HR: %+v", m)
+	}
+	hr.mu.Lock()
+	last := hr.seen[len(hr.seen)-1]
+	hr.mu.Unlock()
+	if last != `meta.lastModified gt "2026-11-03T09:00:00Z"` {
+		t.Fatalf("second pull's filter %q", last)
+	}
+	// The token stays when the configuration is rewritten without it;
+	// a wrong one fails the pull and the status says so.
+	tg.do("PUT", "/api/v1/enterprises/"+e.id+"/directory", map[string]any{"pull": map[string]any{"url": srv.URL + "/scim/v2", "token": "wrong"}}, bearer(e.owner.AccessToken)...)
+	wantError(t, tg.do("POST", "/api/v1/enterprises/"+e.id+"/directory/pull", nil, bearer(e.owner.AccessToken)...), http.StatusBadGateway, "PULL_FAILED")
+	if st := tg.g.Directory.Status(context.Background(), e.id); !strings.Contains(st.Pull.LastError, "refused the token") {
+		t.Fatalf("pull status: %+v", st.Pull)
 	}
 }
