@@ -162,6 +162,18 @@ routes := {
 	"enterprises.directory.members": {"access": "enterprise_read", "class": "api"},
 	"enterprises.directory.put": {"access": "jwt", "class": "api"},
 	"enterprises.directory.pull": {"access": "jwt", "class": "api"},
+	# SAML single sign-on: the SP metadata, the login redirect and the
+	# assertion consumer service are public (the browser is anonymous until
+	# the IdP's signed response is validated), rate limited like logins;
+	# the connector's configuration is read like the enterprise and managed
+	# by its owner (handler checks).
+	"saml.metadata": {"access": "public", "class": "api"},
+	"saml.login": {"access": "public", "class": "auth"},
+	"saml.acs": {"access": "public", "class": "auth"},
+	"saml.acs.redirect": {"access": "public", "class": "auth"},
+	"enterprises.sso.get": {"access": "enterprise_read", "class": "api"},
+	"enterprises.sso.put": {"access": "jwt", "class": "api"},
+	"enterprises.sso.delete": {"access": "jwt", "class": "api"},
 }
 
 default allow := false

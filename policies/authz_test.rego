@@ -530,3 +530,22 @@ test_directory_connector_routes if {
 		denied(req_ent(route, anonymous, "ent-1"), "authentication required", "api")
 	}
 }
+
+# SAML SSO: the browser endpoints are public (login and ACS rate limited as
+# logins); the connector's configuration like the directory connector's.
+test_saml_routes if {
+	every route in ["saml.login", "saml.acs", "saml.acs.redirect"] {
+		allowed(req_ent(route, anonymous, "ent-1"), "public route", "auth")
+		allowed(req_ent(route, alice_jwt, "ent-1"), "public route", "auth")
+	}
+	allowed(req_ent("saml.metadata", anonymous, "ent-1"), "public route", "api")
+	allowed(req_ent("enterprises.sso.get", alice_jwt, "ent-1"), "session authenticated", "api")
+	allowed(req_ent("enterprises.sso.get", ent_key, "ent-1"), "own enterprise", "api")
+	denied(req_ent("enterprises.sso.get", ent_key, "ent-2"), "not your enterprise", "api")
+	denied(req_ent("enterprises.sso.get", anonymous, "ent-1"), "authentication required", "api")
+	every route in ["enterprises.sso.put", "enterprises.sso.delete"] {
+		allowed(req_ent(route, alice_jwt, "ent-1"), "session authenticated", "api")
+		denied(req_ent(route, ent_key, "ent-1"), "session token required", "api")
+		denied(req_ent(route, anonymous, "ent-1"), "authentication required", "api")
+	}
+}

@@ -49,6 +49,7 @@ import (
 	"github.com/ubeu/gateway/host/ratelimit"
 	"github.com/ubeu/gateway/host/resolve"
 	"github.com/ubeu/gateway/host/seal"
+	"github.com/ubeu/gateway/host/sso"
 	"github.com/ubeu/gateway/host/store"
 	"github.com/ubeu/gateway/host/store/badgerstore"
 	"github.com/ubeu/gateway/host/treasury"
@@ -129,7 +130,9 @@ type Gateway struct {
 	Web3 *web3.Service
 	// Directory provisions enterprise members from SCIM and HR pulls.
 	Directory *directory.Service
-	Server    *httpapi.Server
+	// SSO runs enterprises' SAML single sign-on through the saml plugin.
+	SSO    *sso.Service
+	Server *httpapi.Server
 
 	stop chan struct{}
 	done chan struct{}
@@ -226,12 +229,16 @@ func OpenWith(ctx context.Context, cfg *config.Config, log *slog.Logger, accessL
 		return nil, fmt.Errorf("directory: %w", err)
 	}
 	g.Directory.Start()
+	if g.SSO, err = sso.New(sso.Options{Plugins: g.Plugins, PluginsDir: cfg.PluginsDir(), Store: g.Store,
+		PublicURL: cfg.CredentialsPublicURL(), Logger: log, Registerer: reg}); err != nil {
+		return nil, fmt.Errorf("sso: %w", err)
+	}
 	g.Server, err = httpapi.New(httpapi.Deps{
 		Config: cfg, Logger: log, Store: g.Store, Backup: g.Store.Backup,
 		Keyring: g.Keyring, Tokens: g.Tokens, Policy: g.Policy, Limits: lim, Limiter: g.Limiter,
 		Identity: g.Identity, DNS: g.DNS, Names: g.Names, Resolver: g.Resolver, Plugins: g.Plugins,
 		Credentials: g.Credentials, StatusLists: g.StatusLists, Treasury: g.Treasury, Web3: g.Web3,
-		Directory: g.Directory, Registry: reg, Metrics: m, Version: Version, AccessLog: accessLog,
+		Directory: g.Directory, SSO: g.SSO, Registry: reg, Metrics: m, Version: Version, AccessLog: accessLog,
 	})
 	if err != nil {
 		return nil, err

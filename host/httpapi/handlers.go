@@ -46,6 +46,7 @@ func (s *Server) routes() {
 	s.treasuryRoutes()
 	s.lmsRoutes()
 	s.scimRoutes()
+	s.ssoRoutes()
 	s.externalDomainRoutes()
 }
 

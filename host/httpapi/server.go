@@ -47,6 +47,7 @@ import (
 	"github.com/ubeu/gateway/host/policy"
 	"github.com/ubeu/gateway/host/ratelimit"
 	"github.com/ubeu/gateway/host/resolve"
+	"github.com/ubeu/gateway/host/sso"
 	"github.com/ubeu/gateway/host/store"
 	"github.com/ubeu/gateway/host/treasury"
 	"github.com/ubeu/gateway/host/vc/statuslist"
@@ -85,9 +86,11 @@ type Deps struct {
 	// Directory routes SCIM requests to enterprises' directory plugins
 	// and applies their lifecycle events (503 if nil).
 	Directory *directory.Service
-	Registry  *prometheus.Registry
-	Metrics   *metrics.Metrics
-	Version   string
+	// SSO runs enterprises' SAML single sign-on (503 if nil).
+	SSO      *sso.Service
+	Registry *prometheus.Registry
+	Metrics  *metrics.Metrics
+	Version  string
 	// AccessLog receives the access log lines; nil means os.Stderr.
 	AccessLog io.Writer
 	// Now is the clock (tests inject one); nil means time.Now.
