@@ -156,6 +156,9 @@ type SyncOptions struct {
 	MappingIDs []string
 	// Trigger is recorded in the report ("api", "schedule").
 	Trigger string
+	// ClaimsOnly issues the pending claims whose learner now has an
+	// account and reads nothing from the LMS.
+	ClaimsOnly bool
 	// ReportID names the report (default: a new ID); NewReportID makes
 	// one, for a caller that answers before the sync ends.
 	ReportID string
@@ -243,7 +246,7 @@ func (s *Service) Sync(ctx context.Context, ent, id string, o SyncOptions) (*Rep
 	if err := s.saveReport(ctx, rep); err != nil {
 		return nil, err
 	}
-	s.runSync(ctx, rep, c, ms, log)
+	s.runSync(ctx, rep, c, ms, o.ClaimsOnly, log)
 	rep.FinishedAt = s.now().UTC()
 	switch {
 	case rep.Status == StatusFailed:
@@ -265,7 +268,7 @@ func (s *Service) Sync(ctx context.Context, ent, id string, o SyncOptions) (*Rep
 	return rep, nil
 }
 
-func (s *Service) runSync(ctx context.Context, rep *Report, c *Connection, ms []*Mapping, log interface {
+func (s *Service) runSync(ctx context.Context, rep *Report, c *Connection, ms []*Mapping, claimsOnly bool, log interface {
 	WarnContext(context.Context, string, ...any)
 }) {
 	fail := func(code, msg string) {
@@ -291,6 +294,9 @@ func (s *Service) runSync(ctx context.Context, rep *Report, c *Connection, ms []
 	run := &syncRun{rep: rep, conn: c, ent: e, tr: abiv1.NewLMSClient(t), ctx: WithConnection(ctx, plugin, c.BaseURL, tok)}
 	if err := s.releaseClaims(run, ms); err != nil {
 		rep.error(SyncError{Code: "CLAIMS", Message: err.Error()})
+	}
+	if claimsOnly {
+		return
 	}
 	slices.SortFunc(ms, func(a, b *Mapping) int { return strings.Compare(a.ID, b.ID) })
 	mrs := make([]*MappingReport, len(ms))
@@ -730,8 +736,10 @@ func (s *Service) releaseClaims(run *syncRun, ms []*Mapping) error {
 }
 
 // ReleaseClaims issues, for every connection of enterprise ent, the
-// pending claims whose learner now has an account (a sync does this
-// first too). It returns how many badges were issued.
+// pending claims whose learner now has an account, without reading the
+// LMS (a sync does this first too); each connection gets a report with
+// trigger "claims". It returns how many badges were issued. Call it when
+// an account is created to issue its learner's badges at once.
 func (s *Service) ReleaseClaims(ctx context.Context, ent string) (int, error) {
 	cs, err := s.Connections(ctx, ent)
 	if err != nil {
@@ -739,7 +747,7 @@ func (s *Service) ReleaseClaims(ctx context.Context, ent string) (int, error) {
 	}
 	n := 0
 	for _, c := range cs {
-		rep, err := s.Sync(ctx, ent, c.ID, SyncOptions{MappingIDs: nil, Trigger: "claims"})
+		rep, err := s.Sync(ctx, ent, c.ID, SyncOptions{Trigger: "claims", ClaimsOnly: true})
 		if err != nil {
 			if errors.Is(err, ErrBusy) {
 				continue
