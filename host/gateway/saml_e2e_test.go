@@ -136,6 +136,7 @@ type samlGateway struct {
 	ent     string
 	idp     *samlidp.IdP
 	spCert0 []byte
+	scimEnt scimEnterprise
 }
 
 func freeLoopback(t *testing.T) string {
@@ -149,9 +150,24 @@ func freeLoopback(t *testing.T) string {
 
 func startSAMLGateway(t *testing.T, encrypt bool) *samlGateway {
 	t.Helper()
+	return startSAMLGatewayWith(t, encrypt, false)
+}
+
+// startSAMLGatewayWith also installs plugins/scim when scim is set; the
+// enterprise then has a SCIM key (samlGateway.scimEnt).
+func startSAMLGatewayWith(t *testing.T, encrypt, scim bool) *samlGateway {
+	t.Helper()
 	samlidp.Require(t)
 	cfg := testConfig(t)
 	cfg.Listen = freeLoopback(t) // the SP's URLs derive from the public URL
+	var z *txtZone
+	if scim {
+		var addr string
+		z, addr = startDNS(t)
+		cfg.Enterprise.DNSServer = addr
+		cfg.Enterprise.DNSTimeout = 2 * time.Second
+		installSCIM(t, cfg)
+	}
 	spKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -167,10 +183,15 @@ func startSAMLGateway(t *testing.T, encrypt bool) *samlGateway {
 	if _, ok := tg.g.Plugins.Get("saml"); !ok {
 		t.Fatalf("saml plugin not loaded: %+v", tg.g.Plugins.List())
 	}
-	owner := tg.register("owner@acme-university.edu")
-	ent := tg.registerEnterprise(owner.AccessToken, acme()).EnterpriseID
-	base := "http://" + cfg.Listen + "/saml/" + ent
-	sg := &samlGateway{testGateway: tg, owner: owner, ent: ent, spCert0: spCert}
+	sg := &samlGateway{testGateway: tg, spCert0: spCert}
+	if scim {
+		sg.scimEnt = tg.scimEnterprise(t, z, "owner@acme-university.edu", acme(), true)
+		sg.owner, sg.ent = sg.scimEnt.owner, sg.scimEnt.id
+	} else {
+		sg.owner = tg.register("owner@acme-university.edu")
+		sg.ent = tg.registerEnterprise(sg.owner.AccessToken, acme()).EnterpriseID
+	}
+	base := "http://" + cfg.Listen + "/saml/" + sg.ent
 	sg.idp = samlidp.Start(t, samlidp.Options{SPEntityID: base + "/metadata", SPACSURL: base + "/acs", EncryptAssertions: encrypt, SPCertificate: spCert})
 	return sg
 }
@@ -538,4 +559,41 @@ func TestSAMLEncryptedSimpleSAMLphp(t *testing.T) {
 	if r := post(t, b, f.Action, f.Fields); r.status != 200 {
 		t.Fatalf("encrypted login: %d %s", r.status, r.body)
 	}
+}
+
+// TestSAMLLoginOfSCIMProvisionedMember joins the two halves of the
+// enterprise directory: Okta-style SCIM provisioning creates the member
+// (plugins/scim), the SAML login through SimpleSAMLphp signs that member
+// in, and once SCIM deactivates the user the next SAML login is refused.
+func TestSAMLLoginOfSCIMProvisionedMember(t *testing.T) {
+	sg := startSAMLGatewayWith(t, false, true)
+	sg.configure(t, nil)
+	r := sg.scim(sg.scimEnt, "POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],
+		"userName":"alice@acme.example","displayName":"Alice Doe","emails":[{"primary":true,"value":"alice@acme.example","type":"work"}],"active":true}`)
+	if r.status != 201 {
+		t.Fatalf("SCIM create: %d %s", r.status, r.body)
+	}
+	scimID := r.json(t)["id"].(string)
+	m := sg.members(t, sg.scimEnt)[scimID]
+	if m.UserID == "" {
+		t.Fatalf("no member account: %+v", m)
+	}
+	b, f := sg.login(t, "alice", "alicepass")
+	res := post(t, b, f.Action, f.Fields)
+	var sess session
+	json.Unmarshal(res.body, &sess)
+	if res.status != 200 || sess.UserID != m.UserID {
+		t.Fatalf("SAML login of the SCIM member %s: %d %s", m.UserID, res.status, res.body)
+	}
+	who := sg.do("GET", "/api/v1/auth/whoami", nil, bearer(sess.AccessToken)...)
+	if who.status != 200 || who.json(t)["tenant"] != sg.ent {
+		t.Fatalf("whoami: %d %s", who.status, who.body)
+	}
+	// Deactivated through SCIM: no more SAML logins.
+	r = sg.scim(sg.scimEnt, "PATCH", "/Users/"+scimID, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","value":{"active":false}}]}`)
+	if r.status != 200 {
+		t.Fatalf("SCIM deactivate: %d %s", r.status, r.body)
+	}
+	b2, f2 := sg.login(t, "alice", "alicepass")
+	wantError(t, post(t, b2, f2.Action, f2.Fields), 403, "FORBIDDEN")
 }
