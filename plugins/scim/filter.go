@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -641,4 +642,64 @@ func userNameEq(n node) (string, bool) {
 		return userNameEq(x.r)
 	}
 	return "", false
+}
+
+// required returns strings that appear, in any case, in the stored JSON
+// of every resource the filter matches: the values of eq, co, sw and ew
+// comparisons joined by "and". A scan decodes only the resources holding
+// them (decoding dominates a scan in WebAssembly). Values JSON would
+// escape are left out.
+func required(n node) []string {
+	switch x := n.(type) {
+	case andNode:
+		return append(required(x.l), required(x.r)...)
+	case valuePathNode:
+		return required(x.filter)
+	case cmpNode:
+		s, ok := x.val.(string)
+		if !ok || s == "" {
+			return nil
+		}
+		switch x.op {
+		case "eq", "co", "sw", "ew":
+		default:
+			return nil
+		}
+		for _, r := range s {
+			if r < 0x20 || r == '"' || r == '\\' || r == '<' || r == '>' || r == '&' || r >= 0x80 {
+				return nil
+			}
+		}
+		return []string{strings.ToLower(s)}
+	}
+	return nil
+}
+
+// prefilter is the byte test of a scan for filter n (nil: none).
+func prefilter(n node) func([]byte) bool {
+	if n == nil {
+		return nil
+	}
+	var req [][]byte
+	for _, s := range required(n) {
+		req = append(req, []byte(s))
+	}
+	if len(req) == 0 {
+		return nil
+	}
+	var buf []byte
+	return func(raw []byte) bool {
+		buf = append(buf[:0], raw...)
+		for i, c := range buf {
+			if 'A' <= c && c <= 'Z' {
+				buf[i] = c + 'a' - 'A'
+			}
+		}
+		for _, s := range req {
+			if !bytes.Contains(buf, s) {
+				return false
+			}
+		}
+		return true
+	}
 }

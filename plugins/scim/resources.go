@@ -558,7 +558,24 @@ func list(ctx context.Context, r *request, rp repo, q map[string][]string) *resp
 		if found {
 			add(id, res, ver)
 		}
-	} else if err := rp.scan(ctx, add); err != nil {
+	} else if f == nil {
+		// No filter: count without decoding; decode the page only.
+		err := rp.scanBytes(ctx, func(id string, raw []byte, ver uint64) (bool, error) {
+			total++
+			if total >= start && len(items) < count && size < 900<<10 {
+				res, err := decodeResource(raw)
+				if err != nil {
+					return false, err
+				}
+				total--
+				add(id, res, ver)
+			}
+			return true, nil
+		})
+		if err != nil {
+			return internalErr(err)
+		}
+	} else if err := rp.scanRaw(ctx, prefilter(f), add); err != nil {
 		return internalErr(err)
 	}
 	return &response{status: 200, body: listResponse(items, total, start)}

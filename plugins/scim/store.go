@@ -79,6 +79,27 @@ func (r repo) delete(ctx context.Context, id string, ifVersion uint64) (bool, er
 // scan calls f with every resource of the enterprise in id order until f
 // returns false.
 func (r repo) scan(ctx context.Context, f func(id string, res map[string]any, ver uint64) bool) error {
+	return r.scanRaw(ctx, nil, f)
+}
+
+// scanRaw is scan with a test on the stored bytes: resources for which
+// pre returns false are skipped without being decoded.
+func (r repo) scanRaw(ctx context.Context, pre func([]byte) bool, f func(id string, res map[string]any, ver uint64) bool) error {
+	return r.scanBytes(ctx, func(id string, raw []byte, ver uint64) (bool, error) {
+		if pre != nil && !pre(raw) {
+			return true, nil
+		}
+		m, err := decodeResource(raw)
+		if err != nil {
+			return false, err
+		}
+		return f(id, m, ver), nil
+	})
+}
+
+// scanBytes calls f with the stored bytes of every resource in id order
+// until f returns false or an error.
+func (r repo) scanBytes(ctx context.Context, f func(id string, raw []byte, ver uint64) (bool, error)) error {
 	after := ""
 	p := r.prefix()
 	for {
@@ -87,12 +108,9 @@ func (r repo) scan(ctx context.Context, f func(id string, res map[string]any, ve
 			return err
 		}
 		for _, it := range items {
-			m, err := decodeResource(it.Value)
-			if err != nil {
+			more, err := f(strings.TrimPrefix(it.Key, p), it.Value, it.Version)
+			if err != nil || !more {
 				return err
-			}
-			if !f(strings.TrimPrefix(it.Key, p), m, it.Version) {
-				return nil
 			}
 		}
 		if len(items) < 1000 {
