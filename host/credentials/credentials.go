@@ -14,6 +14,7 @@ package credentials
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -112,6 +113,13 @@ type Issuer struct {
 // (hederadid.Service does).
 type KeySource interface {
 	SigningKey(ctx context.Context, did string) (verificationMethod string, key ed25519.PrivateKey, err error)
+}
+
+// P256KeySource is implemented by a KeySource that can also sign ES256
+// (hederadid.Service does: it adds a P-256 assertion key to a managed DID
+// the first time one is asked for). Without it ES256 is ErrUnsupported.
+type P256KeySource interface {
+	SigningKeyP256(ctx context.Context, did string) (verificationMethod string, key *ecdsa.PrivateKey, err error)
 }
 
 // Anchorer writes an anchor message (hashes only, never personal data) to

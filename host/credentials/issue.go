@@ -2,12 +2,14 @@ package credentials
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,8 +30,9 @@ type IssueOptions struct {
 	// Cryptosuite of a Data Integrity proof: eddsa-rdfc-2022 (default,
 	// required by Open Badges 3.0 certification) or eddsa-jcs-2022.
 	Cryptosuite string
-	// Alg of a vc+jwt: EdDSA (default). ES256 needs a P-256 key, which
-	// managed DIDs do not have (ErrUnsupported).
+	// Alg of a vc+jwt: EdDSA (default) or ES256, signed with the issuer
+	// DID's P-256 assertion key (<did>#key-p256, added to a managed DID
+	// the first time; ErrUnsupported if the KeySource cannot).
 	Alg string
 	// IdempotencyKey makes a retried request answer the first one's
 	// credential instead of issuing again. RequestHash identifies the
@@ -67,6 +70,18 @@ type cachedKey struct {
 	vm      string
 	key     ed25519.PrivateKey
 	expires time.Time
+	// The P-256 key, once asked for.
+	esVM string
+	es   *ecdsa.PrivateKey
+}
+
+// issuerKeys are the keys one batch signs with: Ed25519 always, P-256
+// when an item asks for ES256.
+type issuerKeys struct {
+	vm   string
+	key  ed25519.PrivateKey
+	esVM string
+	es   *ecdsa.PrivateKey
 }
 
 type keyCache struct {
@@ -94,6 +109,33 @@ func (s *Service) signingKey(ctx context.Context, did string) (string, ed25519.P
 		clear(s.keys.m)
 	}
 	s.keys.m[did] = cachedKey{vm: vm, key: key, expires: now.Add(time.Minute)}
+	s.keys.mu.Unlock()
+	return vm, key, nil
+}
+
+// signingKeyP256 returns the issuer's P-256 key for ES256, cached like
+// signingKey.
+func (s *Service) signingKeyP256(ctx context.Context, did string) (string, *ecdsa.PrivateKey, error) {
+	now := s.now()
+	s.keys.mu.Lock()
+	k, ok := s.keys.m[did]
+	s.keys.mu.Unlock()
+	if ok && now.Before(k.expires) && k.es != nil {
+		return k.esVM, k.es, nil
+	}
+	ks, can := s.o.Keys.(P256KeySource)
+	if !can {
+		return "", nil, fmt.Errorf("%w: this gateway cannot sign ES256 for %s (use EdDSA)", ErrUnsupported, did)
+	}
+	vm, key, err := ks.SigningKeyP256(ctx, did)
+	if err != nil {
+		return "", nil, fmt.Errorf("credentials: P-256 signing key of %s: %w", did, err)
+	}
+	s.keys.mu.Lock()
+	if c, ok := s.keys.m[did]; ok {
+		c.esVM, c.es = vm, key
+		s.keys.m[did] = c
+	}
 	s.keys.mu.Unlock()
 	return vm, key, nil
 }
@@ -157,9 +199,15 @@ func (s *Service) IssueBatch(ctx context.Context, iss Issuer, items []BatchItem)
 	if len(ok) == 0 {
 		return res, nil
 	}
-	vm, key, err := s.signingKey(ctx, iss.DID)
-	if err != nil {
+	var keys issuerKeys
+	var err error
+	if keys.vm, keys.key, err = s.signingKey(ctx, iss.DID); err != nil {
 		return nil, err
+	}
+	if slices.ContainsFunc(ok, func(p *prepared) bool { return p.opts.Alg == vcjwt.AlgES256 }) {
+		if keys.esVM, keys.es, err = s.signingKeyP256(ctx, iss.DID); err != nil {
+			return nil, err
+		}
 	}
 	for _, purpose := range []string{statuslist.PurposeRevocation, statuslist.PurposeSuspension} {
 		var want []*prepared
@@ -179,7 +227,7 @@ func (s *Service) IssueBatch(ctx context.Context, iss Issuer, items []BatchItem)
 			p.st = append(p.st, es[j])
 		}
 	}
-	s.signAll(ctx, ok, vm, key)
+	s.signAll(ctx, ok, keys)
 	var signed []*prepared
 	for _, p := range ok {
 		if p.err != nil {
@@ -284,10 +332,12 @@ func (s *Service) prepare(ctx context.Context, iss Issuer, it BatchItem, now tim
 		switch o.Alg {
 		case "", "EdDSA":
 			o.Alg = "EdDSA"
-		case "ES256":
-			return nil, fmt.Errorf("%w: ES256 needs a P-256 key; this issuer's DID holds an Ed25519 key (use EdDSA)", ErrUnsupported)
+		case vcjwt.AlgES256:
+			if _, can := s.o.Keys.(P256KeySource); !can {
+				return nil, fmt.Errorf("%w: this gateway cannot sign ES256 (use EdDSA)", ErrUnsupported)
+			}
 		default:
-			return nil, invalid("options.alg", `must be "EdDSA"`)
+			return nil, invalid("options.alg", `must be "EdDSA" or "ES256"`)
 		}
 	default:
 		return nil, invalid("options.format", `must be %q or %q`, FormatDataIntegrity, FormatJWT)
@@ -350,7 +400,7 @@ func (s *Service) prepare(ctx context.Context, iss Issuer, it BatchItem, now tim
 
 // signAll adds the status entries and secures every prepared item, on
 // s.o.Workers goroutines.
-func (s *Service) signAll(ctx context.Context, ps []*prepared, vm string, key ed25519.PrivateKey) {
+func (s *Service) signAll(ctx context.Context, ps []*prepared, keys issuerKeys) {
 	work := make(chan *prepared)
 	var wg sync.WaitGroup
 	for range min(s.o.Workers, len(ps)) {
@@ -358,7 +408,7 @@ func (s *Service) signAll(ctx context.Context, ps []*prepared, vm string, key ed
 		go func() {
 			defer wg.Done()
 			for p := range work {
-				p.out, p.err = s.secure(ctx, p, vm, key)
+				p.out, p.err = s.secure(ctx, p, keys)
 				if p.err == nil {
 					p.hash = sha256.Sum256(p.out)
 				}
@@ -372,7 +422,7 @@ func (s *Service) signAll(ctx context.Context, ps []*prepared, vm string, key ed
 	wg.Wait()
 }
 
-func (s *Service) secure(ctx context.Context, p *prepared, vm string, key ed25519.PrivateKey) ([]byte, error) {
+func (s *Service) secure(ctx context.Context, p *prepared, keys issuerKeys) ([]byte, error) {
 	st := make([]any, 0, len(p.st)+1)
 	switch v := p.cred["credentialStatus"].(type) {
 	case nil:
@@ -397,7 +447,12 @@ func (s *Service) secure(ctx context.Context, p *prepared, vm string, key ed2551
 		if len(b) > s.o.MaxCredentialBytes {
 			return nil, invalid("credential", "is larger than %d bytes", s.o.MaxCredentialBytes)
 		}
-		tok, err := vcjwt.Sign(ctx, b, key, vm)
+		var tok string
+		if p.opts.Alg == vcjwt.AlgES256 {
+			tok, err = vcjwt.Sign(ctx, b, keys.es, keys.esVM)
+		} else {
+			tok, err = vcjwt.Sign(ctx, b, keys.key, keys.vm)
+		}
 		if err != nil {
 			return nil, signError(err)
 		}
@@ -405,8 +460,8 @@ func (s *Service) secure(ctx context.Context, p *prepared, vm string, key ed2551
 	}
 	lim := s.o.Limits
 	lim.MaxInputBytes = min(lim.MaxInputBytes, s.o.MaxCredentialBytes)
-	out, err := dataintegrity.Sign(ctx, p.cred, key, dataintegrity.ProofOptions{
-		Cryptosuite: p.opts.Cryptosuite, VerificationMethod: vm, Created: s.now(), Limits: &lim,
+	out, err := dataintegrity.Sign(ctx, p.cred, keys.key, dataintegrity.ProofOptions{
+		Cryptosuite: p.opts.Cryptosuite, VerificationMethod: keys.vm, Created: s.now(), Limits: &lim,
 	})
 	if err != nil {
 		return nil, signError(err)

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -190,6 +191,38 @@ func TestCredentialLifecycle(t *testing.T) {
 		t.Fatalf("enveloped: %+v", v)
 	}
 
+	// ES256: the first request adds a P-256 key to the issuer's DID
+	// (<did>#key-p256, in assertionMethod); later ones reuse it.
+	full["options"] = map[string]any{"format": "vc+jwt", "alg": "ES256"}
+	var es [2]string
+	for i := range es {
+		full["credential"].(map[string]any)["validUntil"] = fmt.Sprintf("209%d-01-01T00:00:00Z", i)
+		r, out := tg.issue(t, iss.key, full)
+		if r.status != 201 || out.Format != "vc+jwt" {
+			t.Fatalf("issue ES256: %d %s", r.status, r.body)
+		}
+		json.Unmarshal(out.Credential, &es[i])
+		hdr, _ := base64.RawURLEncoding.DecodeString(strings.Split(es[i], ".")[0])
+		var h struct{ Alg, Kid string }
+		if json.Unmarshal(hdr, &h); h.Alg != "ES256" || h.Kid != iss.reg.ManagedDID+"#key-p256" {
+			t.Fatalf("ES256 header %s", hdr)
+		}
+		if v := tg.verify(t, out.Credential); !v.Verified || v.status("proof") != "passed" {
+			t.Fatalf("verify ES256: %+v", v)
+		}
+	}
+	esDoc := tg.do("GET", "/1.0/identifiers/"+iss.reg.ManagedDID, nil, "Accept", "application/did+json")
+	if n := strings.Count(string(esDoc.body), "#key-p256"); n != 2 { // the method and its assertionMethod reference
+		t.Fatalf("issuer DID after two ES256 issues has %d mentions of #key-p256: %s", n, esDoc.body)
+	}
+	// A changed payload fails the ES256 signature.
+	parts := strings.Split(es[0], ".")
+	parts[1] = base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(mustB64(t, parts[1])), "Bachelor of Arts", "Doctor of Arts", 1)))
+	forged, _ := json.Marshal(strings.Join(parts, "."))
+	if v := tg.verify(t, forged); v.Verified || v.status("proof") != "failed" {
+		t.Fatalf("forged ES256: %+v", v)
+	}
+
 	// A changed claim fails the proof; verification answers 200 with the check.
 	tampered := strings.Replace(string(rdfc.Credential), "Bachelor of Science", "Doctor of Science", 1)
 	if v := tg.verify(t, json.RawMessage(tampered)); v.Verified || v.status("proof") != "failed" {
@@ -250,7 +283,7 @@ func TestCredentialLifecycle(t *testing.T) {
 
 	// The holder's wallet.
 	wr := tg.do("GET", "/api/v1/wallet/credentials", nil, bearer(holder.AccessToken)...)
-	if wr.status != 200 || len(wr.json(t)["credentials"].([]any)) != 3 {
+	if wr.status != 200 || len(wr.json(t)["credentials"].([]any)) != 5 { // rdfc, jcs, EdDSA jwt, two ES256 jwt
 		t.Fatalf("wallet: %d %s", wr.status, wr.body)
 	}
 	wpath := "/api/v1/wallet/credentials/" + strings.TrimPrefix(jcs.CredentialID, "urn:uuid:")
@@ -355,7 +388,8 @@ func TestCredentialIssueBadInputAndLimits(t *testing.T) {
 		"evidence untyped": {map[string]any{"credential": map[string]any{"@context": []any{"https://www.w3.org/ns/credentials/v2"}, "type": []any{"VerifiableCredential"}, "credentialSubject": map[string]any{"id": did}, "evidence": []any{map[string]any{"id": "https://x.example"}}}}, 422, "VALIDATION_ERROR"},
 		"unknown term":     {map[string]any{"credential": map[string]any{"@context": []any{"https://www.w3.org/ns/credentials/v2"}, "type": []any{"VerifiableCredential"}, "credentialSubject": map[string]any{"id": did, "undefinedTerm": 1}}}, 422, "VALIDATION_ERROR"},
 		"context fetched":  {map[string]any{"credential": map[string]any{"@context": []any{"https://www.w3.org/ns/credentials/v2", "https://evil.example/ctx"}, "type": []any{"VerifiableCredential"}, "credentialSubject": map[string]any{"id": did}}}, 422, "VALIDATION_ERROR"},
-		"ES256":            {map[string]any{"subjectDid": did, "credentialType": "x", "options": map[string]any{"format": "vc+jwt", "alg": "ES256"}}, 422, "UNPROCESSABLE_ENTITY"},
+		"ES256 on ldp_vc":  {map[string]any{"subjectDid": did, "credentialType": "x", "options": map[string]any{"alg": "ES256"}}, 422, "VALIDATION_ERROR"},
+		"RS256":            {map[string]any{"subjectDid": did, "credentialType": "x", "options": map[string]any{"format": "vc+jwt", "alg": "RS256"}}, 422, "VALIDATION_ERROR"},
 		"bad suite":        {map[string]any{"subjectDid": did, "credentialType": "x", "options": map[string]any{"cryptosuite": "bbs-2023"}}, 422, "VALIDATION_ERROR"},
 		"unknown option":   {map[string]any{"subjectDid": did, "credentialType": "x", "options": map[string]any{"proofType": "x"}}, 400, "VALIDATION_ERROR"},
 	} {
@@ -734,4 +768,13 @@ func jsonEqual(a, b []byte) bool {
 	xa, _ := json.Marshal(x)
 	ya, _ := json.Marshal(y)
 	return bytes.Equal(xa, ya)
+}
+
+func mustB64(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

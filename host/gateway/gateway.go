@@ -394,7 +394,7 @@ func (g *Gateway) openCredentials(cfg *config.Config, keys *Keys, log *slog.Logg
 		},
 	})
 	g.Credentials, err = credentials.New(credentials.Options{
-		KV: g.Store.KV(), Sealer: keys.Sealer, Keys: g.DIDs, Status: g.StatusLists, Schemas: schemaValidator{schemas},
+		KV: g.Store.KV(), Sealer: keys.Sealer, Keys: &issuerKeys{Service: g.DIDs, resolver: g.Resolver}, Status: g.StatusLists, Schemas: schemaValidator{schemas},
 		Anchor:  &credentials.LedgerAnchor{Ledger: g.Treasury.Ledger(), KV: g.Store.KV()},
 		Resolve: newDocResolver(g.Resolver).resolve, Fetch: fetch,
 		StatusTTL: cc.StatusTTL, MaxCredentialBytes: cc.MaxCredentialBytes, Logger: log,

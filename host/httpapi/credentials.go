@@ -47,7 +47,7 @@ func errUnavailable(msg string) *Error {
 type issueOptions struct {
 	Format      string `json:"format,omitempty"`      // ldp_vc (default) | vc+jwt
 	Cryptosuite string `json:"cryptosuite,omitempty"` // eddsa-rdfc-2022 (default) | eddsa-jcs-2022
-	Alg         string `json:"alg,omitempty"`         // vc+jwt: EdDSA
+	Alg         string `json:"alg,omitempty"`         // vc+jwt: EdDSA or ES256
 }
 
 // issueItem is one credential to issue: a complete unsigned credential

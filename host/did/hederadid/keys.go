@@ -2,7 +2,9 @@ package hederadid
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -141,4 +143,67 @@ func (k *Keys) SetCurrent(ctx context.Context, didStr string, pub ed25519.Public
 		return nil
 	}
 	return fmt.Errorf("hederadid: key record of %s: %w", didStr, store.ErrConflict)
+}
+
+// p256Multikey is the multibase of a P-256 public key (compressed point).
+func p256Multikey(pub *ecdsa.PublicKey) (string, error) {
+	u, err := pub.Bytes()
+	if err != nil {
+		return "", fmt.Errorf("hederadid: P-256 key: %w", err)
+	}
+	if len(u) != 65 || u[0] != 4 {
+		return "", fmt.Errorf("hederadid: P-256 key has an unexpected encoding")
+	}
+	// SEC 1 §2.3.3 compression: 0x02 or 0x03 (the parity of y), then x.
+	c := make([]byte, 33)
+	c[0] = 2 | u[64]&1
+	copy(c[1:], u[1:33])
+	return did.EncodeMultikey(did.CodecP256Pub, c), nil
+}
+
+// GenerateP256 creates and stores a new P-256 key (for ES256) and returns
+// it with the multibase of its public key.
+func (k *Keys) GenerateP256(ctx context.Context) (*ecdsa.PrivateKey, string, error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, "", fmt.Errorf("hederadid: generate P-256 key: %w", err)
+	}
+	mb, err := p256Multikey(&priv.PublicKey)
+	if err != nil {
+		return nil, "", err
+	}
+	raw, err := priv.Bytes()
+	if err != nil {
+		return nil, "", fmt.Errorf("hederadid: P-256 key: %w", err)
+	}
+	rk := "key:" + mb
+	if _, err := k.kv.Put(ctx, KeysNamespace, rk, k.sealer.Seal(raw, []byte(rk)), store.KVCond{Absent: true}); err != nil {
+		return nil, "", fmt.Errorf("hederadid: store key: %w", err)
+	}
+	return priv, mb, nil
+}
+
+// PrivateKeyP256 loads and unseals the P-256 key whose public key has the
+// multibase mb; ErrNoKey if the gateway does not hold it.
+func (k *Keys) PrivateKeyP256(ctx context.Context, mb string) (*ecdsa.PrivateKey, error) {
+	rk := "key:" + mb
+	b, _, err := k.kv.Get(ctx, KeysNamespace, rk)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNoKey
+	}
+	if err != nil {
+		return nil, fmt.Errorf("hederadid: load key: %w", err)
+	}
+	raw, err := k.sealer.Open(b, []byte(rk))
+	if err != nil {
+		return nil, fmt.Errorf("hederadid: unseal key: %w", err)
+	}
+	priv, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), raw)
+	if err != nil {
+		return nil, fmt.Errorf("hederadid: stored P-256 key: %w", err)
+	}
+	if got, err := p256Multikey(&priv.PublicKey); err != nil || got != mb {
+		return nil, fmt.Errorf("hederadid: stored key does not match its public key")
+	}
+	return priv, nil
 }

@@ -3,6 +3,7 @@ package hederadid
 import (
 	"container/list"
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -291,6 +292,46 @@ func (s *Service) SigningKey(ctx context.Context, didStr string) (string, ed2551
 	}
 	s.release(tc)
 	return didStr + "#did-root-key", priv, nil
+}
+
+// P256KeyFragment names the P-256 assertion key of a managed DID.
+const P256KeyFragment = "#key-p256"
+
+// SigningKeyP256 returns the verification method ID (<did>#key-p256) and
+// the private key of a managed DID's P-256 assertion key, for ES256
+// (VC-JOSE-COSE). The first call creates it: a custodial key sealed at
+// rest, published as a Multikey in the document's assertionMethod by one
+// VerificationRelationship message signed by the owner key (§3.2.4). The
+// topic is held meanwhile, so concurrent first calls make one key.
+// ErrNotManaged if the gateway does not hold the DID's keys.
+func (s *Service) SigningKeyP256(ctx context.Context, didStr string) (string, *ecdsa.PrivateKey, error) {
+	id, tc, st, priv, err := s.writable(ctx, didStr)
+	if err != nil {
+		return "", nil, err
+	}
+	defer s.release(tc)
+	vmID := didStr + P256KeyFragment
+	if i := slices.IndexFunc(st.methods, func(x did.VerificationMethod) bool { return x.ID == vmID }); i >= 0 {
+		key, err := s.keys.PrivateKeyP256(ctx, st.methods[i].PublicKeyMultibase)
+		if errors.Is(err, ErrNoKey) {
+			err = ErrNotManaged
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		return vmID, key, nil
+	}
+	key, mb, err := s.keys.GenerateP256(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	ev := Event{VerificationRelationship: &RelationshipEvent{ID: vmID, RelationshipType: "assertionMethod", Type: "Multikey",
+		Controller: didStr, PublicKeyMultibase: mb}}
+	if err := s.submit(ctx, tc, id.TopicID, priv, OpCreate, didStr, ev); err != nil {
+		return "", nil, err
+	}
+	s.log.InfoContext(ctx, "did:hedera P-256 assertion key added", "did", didStr)
+	return vmID, key, nil
 }
 
 // writable resolves a DID for writing: it returns with the topic acquired
