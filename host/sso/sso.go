@@ -87,6 +87,8 @@ type Options struct {
 	// PluginsDir is the plugin directory; the installed plugin's config
 	// schema is read from it.
 	PluginsDir string
+	// Schema, if set, returns the config schema instead (tests, embedders).
+	Schema func() ([]byte, error)
 	Store      store.Store
 	// PublicURL is the gateway's public base URL, without a trailing slash.
 	PublicURL string
@@ -267,6 +269,9 @@ func (s *Service) connector(ent string, st *Settings) (json.RawMessage, error) {
 // schema reads the installed SAML plugin's config schema, checking its
 // digest against the manifest.
 func (s *Service) schema() ([]byte, error) {
+	if s.o.Schema != nil {
+		return s.o.Schema()
+	}
 	if s.o.PluginsDir == "" {
 		return nil, errf(http.StatusServiceUnavailable, CodeUnavailable, "the SAML plugin is not installed")
 	}
