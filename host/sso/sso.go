@@ -89,7 +89,7 @@ type Options struct {
 	PluginsDir string
 	// Schema, if set, returns the config schema instead (tests, embedders).
 	Schema func() ([]byte, error)
-	Store      store.Store
+	Store  store.Store
 	// PublicURL is the gateway's public base URL, without a trailing slash.
 	PublicURL string
 	// MemberTier is the tier of members created just in time (default

@@ -28,7 +28,9 @@ func TestIdPMetadataFromURL(t *testing.T) {
 		w.Write([]byte(idp.metadata(t)))
 	})
 	clk := &clock{t: time.Now().UTC()}
-	conn := connectorJSON(t, idp, func(c *Connector) { c.IdPMetadataXML, c.IdPMetadataURL = "", "https://acme.okta.com/app/x/sso/saml/metadata" })
+	conn := connectorJSON(t, idp, func(c *Connector) {
+		c.IdPMetadataXML, c.IdPMetadataURL = "", "https://acme.okta.com/app/x/sso/saml/metadata"
+	})
 	bad := connectorJSON(t, idp, func(c *Connector) { c.IdPMetadataXML, c.IdPMetadataURL = "", "https://evil.example/metadata" })
 	h := plugintest.New(t, plugintest.Options{
 		KV:    map[string][]byte{connectorKey(entID): conn, connectorKey("ent-2"): bad},
