@@ -19,6 +19,7 @@ require (
 )
 
 require (
+	github.com/adraffy/go-ens-normalize v0.1.0
 	github.com/jonboulle/clockwork v0.5.0 // indirect
 	github.com/mattermost/xml-roundtrip-validator v0.1.0 // indirect
 )
