@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -352,4 +353,37 @@ func checksum(t testing.TB, a string) string {
 		t.Fatalf("%s: %v", a, err)
 	}
 	return addr.Hex()
+}
+
+// rawBatch is the batch the plugin sends for CheckOwnership of alice.eth.
+func rawBatch(c *evm.Chain) []byte {
+	call := func(to string, data []byte) map[string]any {
+		return map[string]any{"jsonrpc": "2.0", "method": "eth_call", "params": []any{
+			map[string]string{"to": to, "data": "0x" + hex.EncodeToString(data)}, "latest"}}
+	}
+	node := pevm.Namehash("alice.eth")
+	lh := pevm.Labelhash("alice")
+	reqs := []map[string]any{
+		{"jsonrpc": "2.0", "method": "eth_chainId", "params": []any{}},
+		{"jsonrpc": "2.0", "method": "eth_blockNumber", "params": []any{}},
+		call(c.ENS.Registry, pevm.Encode("owner(bytes32)", node)),
+		call(c.ENS.Registry, pevm.Encode("resolver(bytes32)", node)),
+		call(c.ENS.NameWrapper, pevm.Encode("ownerOf(uint256)", node)),
+		call(c.ENS.BaseRegistrar, pevm.Encode("ownerOf(uint256)", lh)),
+		call(c.ENS.BaseRegistrar, pevm.Encode("nameExpires(uint256)", lh)),
+	}
+	for i, r := range reqs {
+		r["id"] = i + 1
+	}
+	b, _ := json.Marshal(reqs)
+	return b
+}
+
+// reportMedian reports the median of times as the metric "median-µs".
+func reportMedian(b *testing.B, times []time.Duration) {
+	if len(times) == 0 {
+		return
+	}
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)/2])/float64(time.Microsecond), "median-µs")
 }
