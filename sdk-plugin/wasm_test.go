@@ -218,10 +218,19 @@ func TestWasmLatency(t *testing.T) {
 		resolve()
 		roundTrip()
 	}
+	// The same handler natively: the SDK's dispatch (decode the request,
+	// benchdata.Resolver, encode the answer), no runtime in between.
+	native := abiv1.DispatchResolver(benchdata.Resolver{})
+	nativeResolve := func() {
+		if out, err := native(ctx, abiv1.MethodResolverResolve, req); err != nil || len(out) < 500 {
+			t.Fatalf("native: %d bytes, %v", len(out), err)
+		}
+	}
 	mr := median(20000, resolve)
 	mt := median(20000, roundTrip)
+	mn := median(20000, nativeResolve)
 	size := benchdata.ResolveResponse("vitalik.eth").Size()
-	t.Logf("wasm guest Resolve (decode request, build and encode a %d-byte ResolveResponse): median %v (target 40µs)", size, mr)
+	t.Logf("wasm guest Resolve (decode request, build and encode a %d-byte ResolveResponse): median %v (target 40µs); the same code native: median %v", size, mr, mn)
 	t.Logf("wasm 64 B in / 64 B out round trip through gatewayd_call: median %v (target 10µs)", mt)
 	// Generous bounds (the machine is noisy): these catch regressions such
 	// as per-call export lookups or allocation growth, not jitter.
@@ -240,6 +249,19 @@ func BenchmarkWasmResolve(b *testing.B) {
 	for b.Loop() {
 		if status, _, err := h.raw(ctx, abiv1.MethodResolverResolve, req); err != nil || status != 0 {
 			b.Fatal(status, err)
+		}
+	}
+}
+
+// BenchmarkNativeResolve is BenchmarkWasmResolve's baseline: the same
+// handler (decode, build, encode) called natively.
+func BenchmarkNativeResolve(b *testing.B) {
+	h := abiv1.DispatchResolver(benchdata.Resolver{})
+	ctx := context.Background()
+	req := (&abiv1.ResolveRequest{Name: "vitalik.eth"}).MarshalAppend(nil)
+	for b.Loop() {
+		if _, err := h(ctx, abiv1.MethodResolverResolve, req); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -1,7 +1,11 @@
 // Package benchdata builds the realistic messages used by benchmarks.
 package benchdata
 
-import abiv1 "github.com/ubeu/gateway/abi/v1"
+import (
+	"context"
+
+	abiv1 "github.com/ubeu/gateway/abi/v1"
+)
 
 // ResolveResponse returns a realistic answer for an ENS-like name: three
 // owners on different chains, eight text records, a DID, a resolver
@@ -27,4 +31,19 @@ func ResolveResponse(name string) *abiv1.ResolveResponse {
 		ResolverContract: &abiv1.Address{Chain: "eip155:1", Address: "0x231b0Ee14048e9dCcD1d247744d114a4EB5E8E63"},
 		ExpiresUnix:      2035324800,
 	}
+}
+
+// Resolver is the benchmark guest's resolver: Resolve answers
+// ResolveResponse(name). The guest and the native baseline run this same
+// code.
+type Resolver struct{}
+
+// Resolve answers the realistic response for req.Name.
+func (Resolver) Resolve(_ context.Context, req *abiv1.ResolveRequest) (*abiv1.ResolveResponse, error) {
+	return ResolveResponse(req.Name), nil
+}
+
+// CheckOwnership is not part of the benchmark.
+func (Resolver) CheckOwnership(context.Context, *abiv1.CheckOwnershipRequest) (*abiv1.CheckOwnershipResponse, error) {
+	return nil, abiv1.Unimplemented(abiv1.MethodResolverCheckOwnership)
 }

@@ -12,23 +12,13 @@ import (
 )
 
 func init() {
-	resolve := abiv1.DispatchResolver(resolverImpl{})
+	resolve := abiv1.DispatchResolver(benchdata.Resolver{})
 	sdk.Register(abiv1.IfaceResolver, func(ctx context.Context, method uint32, req []byte) ([]byte, error) {
 		if method == abiv1.MethodResolverCheckOwnership {
 			return req, nil // echo: req is valid until the call returns
 		}
 		return resolve(ctx, method, req)
 	})
-}
-
-type resolverImpl struct{}
-
-func (resolverImpl) Resolve(ctx context.Context, req *abiv1.ResolveRequest) (*abiv1.ResolveResponse, error) {
-	return benchdata.ResolveResponse(req.Name), nil
-}
-
-func (resolverImpl) CheckOwnership(context.Context, *abiv1.CheckOwnershipRequest) (*abiv1.CheckOwnershipResponse, error) {
-	return nil, abiv1.Unimplemented(abiv1.MethodResolverCheckOwnership)
 }
 
 func main() { sdk.Main() }
