@@ -56,51 +56,74 @@ func reportMedian(b *testing.B, s []time.Duration) {
 	b.ReportMetric(float64(s[len(s)/2].Nanoseconds()), "median-ns")
 }
 
+// benchPlugins are the modules the start figures are measured on: the
+// minimal test guest and the SDK's example plugin (a real connector: the
+// SDK, its codec and two capabilities).
+func benchPlugins(tb testing.TB) map[string]Spec {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return map[string]Spec{
+		"echo": {Name: "echo", Wasm: guest(tb, "echo")},
+		"echo-resolver": {Name: "echo-resolver", Wasm: guest(tb, "echo-resolver"), Grants: []string{ModuleConfig, ModuleLog},
+			Caps: Capabilities{Config: []byte(`{"names": {}}`), Log: quiet}},
+	}
+}
+
 // BenchmarkLoad starts a plugin with one pre-warmed instance, from a
 // cold and from a warm on-disk compilation cache.
 func BenchmarkLoad(b *testing.B) {
-	wasm := guest(b, "echo")
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	run := func(b *testing.B, dir string) {
-		r, err := NewRuntime(context.Background(), Options{CacheDir: dir, Logger: quiet})
-		if err != nil {
-			b.Fatal(err)
-		}
-		p, err := r.Load(context.Background(), Spec{Name: "echo", Wasm: wasm, MinInstances: 1})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
-		p.Close(context.Background())
-		r.Close(context.Background())
-		b.StartTimer()
-	}
-	b.Run("cold", func(b *testing.B) {
-		for b.Loop() {
+	for _, name := range []string{"echo", "echo-resolver"} {
+		spec := benchPlugins(b)[name]
+		spec.MinInstances = 1
+		b.Logf("%s: %d-byte module", name, len(spec.Wasm))
+		run := func(b *testing.B, dir string) {
+			r, err := NewRuntime(context.Background(), Options{CacheDir: dir, Logger: quiet})
+			if err != nil {
+				b.Fatal(err)
+			}
+			p, err := r.Load(context.Background(), spec)
+			if err != nil {
+				b.Fatal(err)
+			}
 			b.StopTimer()
+			p.Close(context.Background())
+			r.Close(context.Background())
+			b.StartTimer()
+		}
+		b.Run(name+"/cold", func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				dir := b.TempDir()
+				b.StartTimer()
+				run(b, dir)
+				b.StopTimer()
+				os.RemoveAll(dir)
+				b.StartTimer()
+			}
+		})
+		b.Run(name+"/warm", func(b *testing.B) {
 			dir := b.TempDir()
-			b.StartTimer()
-			run(b, dir)
-			b.StopTimer()
-			os.RemoveAll(dir)
-			b.StartTimer()
-		}
-	})
-	b.Run("warm", func(b *testing.B) {
-		dir := b.TempDir()
-		run(b, dir) // fill the cache
-		b.ResetTimer()
-		for b.Loop() {
-			run(b, dir)
-		}
-	})
+			run(b, dir) // fill the cache
+			b.ResetTimer()
+			for b.Loop() {
+				run(b, dir)
+			}
+		})
+	}
 }
 
 // BenchmarkNewInstance creates a pooled instance (instantiate and
 // _initialize) and reports its linear memory and the host heap it costs.
 func BenchmarkNewInstance(b *testing.B) {
+	for _, name := range []string{"echo", "echo-resolver"} {
+		b.Run(name, func(b *testing.B) { benchNewInstance(b, benchPlugins(b)[name]) })
+	}
+}
+
+func benchNewInstance(b *testing.B, spec Spec) {
 	r := newTestRuntime(b, nil)
-	p := load(b, r, Spec{Name: "echo", MaxInstances: 1})
+	spec.MaxInstances = 1
+	p := load(b, r, spec)
 	ctx := context.Background()
 	var ms0, ms1 runtime.MemStats
 	runtime.GC()
