@@ -61,13 +61,35 @@ type ResolverCases struct {
 	Timeout time.Duration
 }
 
-// LMSCases, DirectoryCases and SSOCases configure the generic checks of
-// the other interfaces.
+// DirectoryCases and SSOCases configure the generic checks of those
+// interfaces.
 type (
-	LMSCases       = GenericCases
 	DirectoryCases = GenericCases
 	SSOCases       = GenericCases
 )
+
+// LMSCases is what LMSConformance checks beyond the generic rules. The
+// plugin runs against fixtures the test provides (simulated peers); the
+// cases name what those fixtures hold.
+type LMSCases struct {
+	Plugin PluginInfo
+	// Course is a course of the fixture with completions; its listing is
+	// walked page by page. Empty skips the completion checks.
+	Course string
+	// Completions, if positive, is how many distinct learners completed
+	// Course: the walk must find exactly that many.
+	Completions int
+	// MissingCourse is a course ID the fixture does not have: listing it
+	// must fail with NOT_FOUND. Empty skips the check.
+	MissingCourse string
+	// PageSize asked for in the walks (default 2, so that they paginate).
+	PageSize uint32
+	// MaxPages bounds each walk (default 10,000): a plugin whose cursor
+	// never settles fails.
+	MaxPages         int
+	Parallel, Rounds int
+	Timeout          time.Duration
+}
 
 // GenericCases configures the checks every interface shares.
 type GenericCases struct {
@@ -152,10 +174,182 @@ func ResolverConformance(t TB, tr abiv1.Transport, cases ResolverCases) {
 }
 
 // LMSConformance checks the generic rules (Describe, UNIMPLEMENTED,
-// INVALID_ARGUMENT for malformed requests, parallel calls) for "lms".
+// INVALID_ARGUMENT for malformed requests, parallel calls) for "lms", and
+// what a sync relies on:
+//   - DescribeCourses pages hold at most the page size, every course has an
+//     ID and a title, no ID repeats across pages, the walk ends (an empty
+//     next_cursor), and describing one listed course by ID answers it;
+//   - ListCompletions of Course, walked from the start, pages hold at most
+//     the page size, every completion names its learner and a completion
+//     time, grades are in [0, 1], course_id is empty or the course, no
+//     learner repeats, and the cursor settles (next_cursor equal to the
+//     request's) within MaxPages; asking again from the settled cursor
+//     answers nothing new; resuming from a cursor met on the way answers
+//     what the walk saw from there (an interrupted sync resumes without
+//     duplicates or gaps);
+//   - a course the LMS does not have gets NOT_FOUND;
+//   - the walks replayed from parallel goroutines answer the same.
 func LMSConformance(t TB, tr abiv1.Transport, cases LMSCases) {
 	t.Helper()
-	genericConformance(t, tr, abiv1.IfaceLMS, cases, abiv1.MethodLMSDescribeCourses, abiv1.MethodLMSListCompletions)
+	genericConformance(t, tr, abiv1.IfaceLMS, GenericCases{Plugin: cases.Plugin, Parallel: cases.Parallel, Rounds: cases.Rounds, Timeout: cases.Timeout},
+		abiv1.MethodLMSDescribeCourses, abiv1.MethodLMSListCompletions)
+	c := newChecker(t, tr, cases.Timeout)
+	if cases.PageSize == 0 {
+		cases.PageSize = 2
+	}
+	if cases.MaxPages <= 0 {
+		cases.MaxPages = 10_000
+	}
+	cl := abiv1.NewLMSClient(c)
+
+	courses, err := walkCourses(c.ctx(), cl, cases.PageSize, cases.MaxPages)
+	if err != nil {
+		t.Errorf("DescribeCourses: %v", err)
+	} else if len(courses) > 0 {
+		one, err := cl.DescribeCourses(c.ctx(), &abiv1.DescribeCoursesRequest{IDs: []string{courses[0].ID}})
+		if err != nil || len(one.Courses) != 1 || one.Courses[0].ID != courses[0].ID {
+			t.Errorf("DescribeCourses(ids: [%q]) = %+v, %v; want that course", courses[0].ID, one, err)
+		}
+	}
+
+	if cases.MissingCourse != "" {
+		_, err := cl.ListCompletions(c.ctx(), &abiv1.ListCompletionsRequest{CourseID: cases.MissingCourse, PageSize: cases.PageSize})
+		c.wantCode(fmt.Sprintf("ListCompletions of the missing course %q", cases.MissingCourse), err, abiv1.ErrorCodeNotFound)
+	}
+	var calls []func() error
+	if cases.Course != "" {
+		w, err := walkCompletions(c.ctx(), cl, cases.Course, "", cases.PageSize, cases.MaxPages)
+		if err != nil {
+			t.Errorf("ListCompletions(%q): %v", cases.Course, err)
+		} else {
+			if cases.Completions > 0 && len(w.learners) != cases.Completions {
+				t.Errorf("ListCompletions(%q) found %d learners, want %d", cases.Course, len(w.learners), cases.Completions)
+			}
+			again, err := cl.ListCompletions(c.ctx(), &abiv1.ListCompletionsRequest{CourseID: cases.Course, SinceCursor: w.final, PageSize: cases.PageSize})
+			if err != nil {
+				t.Errorf("ListCompletions(%q) from the settled cursor: %v", cases.Course, err)
+			} else if len(again.Completions) != 0 || again.NextCursor != w.final {
+				t.Errorf("ListCompletions(%q) from the settled cursor = %d completions, cursor %q; want nothing new and the same cursor %q",
+					cases.Course, len(again.Completions), again.NextCursor, w.final)
+			}
+			if len(w.cursors) > 1 {
+				// Resume from the middle of the walk.
+				mid := len(w.cursors) / 2
+				r, err := walkCompletions(c.ctx(), cl, cases.Course, w.cursors[mid], cases.PageSize, cases.MaxPages)
+				if err != nil || !slices.Equal(r.order, w.order[w.seenAt[mid]:]) {
+					t.Errorf("ListCompletions(%q) resumed from cursor %d of %d: %d learners (%v), want the %d the walk saw from there",
+						cases.Course, mid, len(w.cursors), len(r.order), err, len(w.order)-w.seenAt[mid])
+				}
+			}
+			want := w.order
+			calls = append(calls, func() error {
+				r, err := walkCompletions(c.ctx(), cl, cases.Course, "", cases.PageSize, cases.MaxPages)
+				if err != nil {
+					return fmt.Errorf("ListCompletions(%q) walk: %w", cases.Course, err)
+				}
+				if !slices.Equal(r.order, want) {
+					return fmt.Errorf("ListCompletions(%q) walk found %d learners, %d the first time", cases.Course, len(r.order), len(want))
+				}
+				return nil
+			})
+		}
+	}
+	if len(calls) > 0 {
+		c.parallel(calls, cases.Parallel, max(1, cases.Rounds/5))
+	}
+}
+
+// walkCourses lists every course page by page and checks each page.
+func walkCourses(ctx context.Context, cl *abiv1.LMSClient, pageSize uint32, maxPages int) ([]*abiv1.Course, error) {
+	var all []*abiv1.Course
+	seen := map[string]bool{}
+	cursor := ""
+	for page := 0; ; page++ {
+		if page == maxPages {
+			return nil, fmt.Errorf("no end after %d pages", maxPages)
+		}
+		r, err := cl.DescribeCourses(ctx, &abiv1.DescribeCoursesRequest{Cursor: cursor, PageSize: pageSize})
+		if err != nil {
+			return nil, fmt.Errorf("page %d: %w", page, err)
+		}
+		if uint32(len(r.Courses)) > pageSize {
+			return nil, fmt.Errorf("page %d has %d courses, page size %d", page, len(r.Courses), pageSize)
+		}
+		for _, co := range r.Courses {
+			switch {
+			case co.ID == "" || co.Title == "":
+				return nil, fmt.Errorf("page %d: a course without an ID or a title: %+v", page, co)
+			case seen[co.ID]:
+				return nil, fmt.Errorf("page %d: course %q listed twice", page, co.ID)
+			}
+			seen[co.ID] = true
+			all = append(all, co)
+		}
+		if r.NextCursor == "" {
+			return all, nil
+		}
+		if r.NextCursor == cursor {
+			return nil, fmt.Errorf("page %d: next_cursor %q repeats the request's (the end is an empty cursor)", page, cursor)
+		}
+		cursor = r.NextCursor
+	}
+}
+
+// completionWalk is what walkCompletions saw: the learners in order, the
+// cursor each page was asked with and how many learners came before it,
+// and the settled cursor.
+type completionWalk struct {
+	order    []string
+	learners map[string]bool
+	cursors  []string
+	seenAt   []int
+	final    string
+}
+
+// walkCompletions lists a course's completions from since until the
+// cursor settles, checking each page.
+func walkCompletions(ctx context.Context, cl *abiv1.LMSClient, course, since string, pageSize uint32, maxPages int) (*completionWalk, error) {
+	w := &completionWalk{learners: map[string]bool{}}
+	cursor := since
+	for page := 0; ; page++ {
+		if page == maxPages {
+			return nil, fmt.Errorf("the cursor did not settle in %d pages", maxPages)
+		}
+		w.cursors = append(w.cursors, cursor)
+		w.seenAt = append(w.seenAt, len(w.order))
+		r, err := cl.ListCompletions(ctx, &abiv1.ListCompletionsRequest{CourseID: course, SinceCursor: cursor, PageSize: pageSize})
+		if err != nil {
+			return nil, fmt.Errorf("page %d: %w", page, err)
+		}
+		if uint32(len(r.Completions)) > pageSize {
+			return nil, fmt.Errorf("page %d has %d completions, page size %d", page, len(r.Completions), pageSize)
+		}
+		for _, co := range r.Completions {
+			switch {
+			case co.LearnerExternalID == "":
+				return nil, fmt.Errorf("page %d: a completion without a learner: %+v", page, co)
+			case co.CompletedAtUnix <= 0:
+				return nil, fmt.Errorf("page %d: learner %q has no completion time", page, co.LearnerExternalID)
+			case co.HasGrade && (co.Grade < 0 || co.Grade > 1):
+				return nil, fmt.Errorf("page %d: learner %q has grade %v, outside [0, 1]", page, co.LearnerExternalID, co.Grade)
+			case co.CourseID != "" && co.CourseID != course:
+				return nil, fmt.Errorf("page %d: learner %q completed course %q, asked for %q", page, co.LearnerExternalID, co.CourseID, course)
+			case w.learners[co.LearnerExternalID]:
+				return nil, fmt.Errorf("page %d: learner %q listed twice", page, co.LearnerExternalID)
+			}
+			w.learners[co.LearnerExternalID] = true
+			w.order = append(w.order, co.LearnerExternalID)
+		}
+		if r.NextCursor == cursor {
+			if len(r.Completions) > 0 {
+				return nil, fmt.Errorf("page %d: %d completions but the cursor did not move (they would be read again)", page, len(r.Completions))
+			}
+			w.cursors, w.seenAt = w.cursors[:len(w.cursors)-1], w.seenAt[:len(w.seenAt)-1]
+			w.final = cursor
+			return w, nil
+		}
+		cursor = r.NextCursor
+	}
 }
 
 // DirectoryConformance checks the generic rules for "directory".
