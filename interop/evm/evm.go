@@ -77,6 +77,8 @@ type UNS struct {
 type Chain struct {
 	// URL is the JSON-RPC endpoint, http://127.0.0.1:<port>.
 	URL string
+	// ChainID is the chain ID anvil answers.
+	ChainID uint64
 	// Accounts are anvil's dev accounts, derived from Mnemonic: [0] the
 	// deployer, [1] the UNS minter, the rest free for tests.
 	Accounts []string
@@ -144,9 +146,14 @@ func Require(tb testing.TB, err error) {
 	tb.Fatalf("evm: %v", err)
 }
 
-// Start starts anvil on a free loopback port and loads the sandbox into it.
-// Close stops it.
-func Start(ctx context.Context) (*Chain, error) {
+// Start starts anvil on a free loopback port with chain ID ChainID and
+// loads the sandbox into it. Close stops it.
+func Start(ctx context.Context) (*Chain, error) { return StartChain(ctx, ChainID) }
+
+// StartChain is Start with another chain ID, e.g. 137 for a second chain
+// standing in for Polygon (UNS is deployed on Ethereum and Polygon with the
+// same contracts): the dump's contracts are loaded all the same.
+func StartChain(ctx context.Context, chainID uint64) (*Chain, error) {
 	dir, err := FindDir()
 	if err != nil {
 		return nil, err
@@ -154,7 +161,7 @@ func Start(ctx context.Context) (*Chain, error) {
 	if err := Check(dir); err != nil {
 		return nil, err
 	}
-	c := &Chain{client: &http.Client{Timeout: 30 * time.Second}, stderr: new(bytes.Buffer)}
+	c := &Chain{ChainID: chainID, client: &http.Client{Timeout: 30 * time.Second}, stderr: new(bytes.Buffer)}
 	if err := c.readConfig(unsDir(dir)); err != nil {
 		return nil, err
 	}
@@ -165,7 +172,7 @@ func Start(ctx context.Context) (*Chain, error) {
 	c.URL = "http://127.0.0.1:" + strconv.Itoa(port)
 	c.cmd = exec.Command(anvilPath(dir),
 		"--host", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--chain-id", strconv.Itoa(ChainID), "--hardfork", "prague",
+		"--chain-id", strconv.FormatUint(chainID, 10), "--hardfork", "prague",
 		"--mnemonic", Mnemonic, "--accounts", "10", "--auto-impersonate",
 		"--silent")
 	// Its own process group, so that Close also stops a child the npm
@@ -229,7 +236,7 @@ func (c *Chain) waitUp(ctx context.Context) error {
 		var id string
 		err := c.RPC(ctx, &id, "eth_chainId")
 		if err == nil {
-			if id != "0x"+strconv.FormatInt(ChainID, 16) {
+			if id != "0x"+strconv.FormatUint(c.ChainID, 16) {
 				return fmt.Errorf("evm: anvil chain id %s", id)
 			}
 			return nil

@@ -501,8 +501,8 @@ func (ensResolver) CheckOwnership(ctx context.Context, req *abiv1.CheckOwnership
 	}
 	owns := false
 	switch {
-	case req.Address.Chain != "" && req.Address.Chain != s.client.CAIP2():
-		ev["reason"] = fmt.Sprintf("the address is on %s, the name on %s", req.Address.Chain, s.client.CAIP2())
+	case req.Address.Chain != "" && !evmChain(req.Address.Chain):
+		ev["reason"] = fmt.Sprintf("%s is not an EVM chain", req.Address.Chain)
 	case o.expired:
 		ev["reason"] = "expired"
 	case o.owner.IsZero():
@@ -513,4 +513,16 @@ func (ensResolver) CheckOwnership(ctx context.Context, req *abiv1.CheckOwnership
 		owns = true
 	}
 	return &abiv1.CheckOwnershipResponse{Owns: owns, Evidence: ev}, nil
+}
+
+// evmChain reports whether chain is a CAIP-2 EVM chain ("eip155:<n>"): an
+// EVM account is the same key on every EVM chain, so a signature made for
+// one (a SIWE message names one) proves control of the address on Ethereum.
+func evmChain(chain string) bool {
+	id, ok := strings.CutPrefix(chain, "eip155:")
+	if !ok {
+		return false
+	}
+	_, err := strconv.ParseUint(id, 10, 64)
+	return err == nil
 }

@@ -157,8 +157,12 @@ func TestOwned(t *testing.T) {
 		t.Fatalf("bob does not own alice.eth: %+v %v", o, err)
 	}
 	o, err = p.CheckOwnership(ctx, &abiv1.CheckOwnershipRequest{Name: "alice.eth", Address: &abiv1.Address{Chain: "eip155:137", Address: f.alice}})
-	if err != nil || o.Owns {
-		t.Fatalf("an address of another chain: %+v %v", o, err)
+	if err != nil || !o.Owns {
+		t.Fatalf("the same key named with another EVM chain: %+v %v", o, err)
+	}
+	o, err = p.CheckOwnership(ctx, &abiv1.CheckOwnershipRequest{Name: "alice.eth", Address: &abiv1.Address{Chain: "cosmos:cosmoshub-4", Address: f.alice}})
+	if err != nil || o.Owns || o.Evidence["reason"] == "" {
+		t.Fatalf("an address of a non-EVM chain: %+v %v", o, err)
 	}
 	// A subname owned in the registry, with no resolver anywhere that
 	// serves it: owner only.
