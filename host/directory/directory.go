@@ -328,10 +328,15 @@ func (s *Service) updateStatus(ctx context.Context, ent string, f func(*Status))
 
 // Status returns an enterprise's connector status.
 func (s *Service) Status(ctx context.Context, ent string) Status {
-	s.updateStatus(ctx, ent, func(*Status) {})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := *s.statusOf(ctx, ent)
+	st.Pending = 0
+	for k, n := range s.pending {
+		if strings.HasPrefix(k, ent+"/") {
+			st.Pending += n
+		}
+	}
 	st.Events = maps(st.Events)
 	st.LastErrors = slices.Clone(st.LastErrors)
 	return st

@@ -68,6 +68,28 @@ capabilities:
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// One wazero compilation cache for every gateway of these tests: the
+	// module is compiled once per test binary, not once per gateway
+	// (compiling it takes tens of seconds under -race).
+	if err := os.Symlink(scimWasmCache(t), filepath.Join(cfg.PluginsDir(), ".wasm-cache")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var (
+	scimCacheOnce sync.Once
+	scimCacheDir  string
+)
+
+func scimWasmCache(t testing.TB) string {
+	scimCacheOnce.Do(func() {
+		d, err := os.MkdirTemp("", "gatewayd-scim-wasm-cache-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		scimCacheDir = d
+	})
+	return scimCacheDir
 }
 
 // scimEnterprise is a verified enterprise with a SCIM key.
