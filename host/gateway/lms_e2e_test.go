@@ -43,6 +43,7 @@ capabilities:
   log: true
   config: true
   metrics: true
+  clock: true
   secrets: [base_url, token]
   http:
     allow:
@@ -55,7 +56,7 @@ limits: {call_timeout: 60s, max_instances: 4}
 	}
 	if _, err := pluginpkg.Install(context.Background(), src, pluginpkg.InstallOptions{
 		Root: cfg.PluginsDir(), AllowUnsigned: true, ABIVersion: "1.0",
-		Grants: pluginpkg.Grants{Capabilities: []string{"log", "config", "metrics", "secrets", "http"},
+		Grants: pluginpkg.Grants{Capabilities: []string{"log", "config", "metrics", "clock", "secrets", "http"},
 			HTTPHosts: []string{u.Hostname()}, HTTPAllowPrivate: true},
 	}); err != nil {
 		t.Fatal(err)

@@ -96,7 +96,19 @@ func TestBadInput(t *testing.T) {
 		t.Run(typ+"/unknown course, the rest goes on", func(t *testing.T) {
 			f := newFixture(t, plugins)
 			registerAll(f, courses)
-			r, c := syncWith(t, f, typ, srv.URL, "good-token", "999", "101", "102")
+			c := mustConn(t, f, typ, srv.URL, "good-token")
+			// The LMS has no course 999: the mapping is refused...
+			if _, err := f.svc.CreateMapping(ctx, f.ent.ID, c.ID, MappingInput{CourseID: "999", BadgeTemplateID: "course-completion"}); err == nil ||
+				!strings.Contains(err.Error(), "no course 999") {
+				t.Fatalf("mapping of a missing course: %v", err)
+			}
+			// ...unless the LMS cannot be asked (then the sync reports it).
+			srv.SetFaults(lmstest.Faults{HTML: true})
+			mustMap(t, f, c, MappingInput{CourseID: "999"})
+			srv.SetFaults(lmstest.Faults{})
+			mustMap(t, f, c, MappingInput{CourseID: "101"})
+			mustMap(t, f, c, MappingInput{CourseID: "102"})
+			r := mustSync(t, f, c)
 			if r.Issued != 8 || len(r.Errors) != 1 || r.Errors[0].Code != "NOT_FOUND" || r.Status != StatusPartial {
 				t.Fatalf("issued %d errors %v", r.Issued, errorCodes(r))
 			}

@@ -152,7 +152,7 @@ func loadPlugins(t testing.TB, allowPrivate bool, servers ...string) pluginSet {
 		}
 		t.Cleanup(func() { _ = rt.Close(context.Background()) })
 		p, err := rt.Load(ctx, wasmrt.Spec{Name: name, Wasm: wasm,
-			Grants: []string{wasmrt.ModuleHTTP, wasmrt.ModuleSecrets, wasmrt.ModuleLog, wasmrt.ModuleMetrics, wasmrt.ModuleConfig},
+			Grants: []string{wasmrt.ModuleHTTP, wasmrt.ModuleSecrets, wasmrt.ModuleLog, wasmrt.ModuleMetrics, wasmrt.ModuleClock, wasmrt.ModuleConfig},
 			Caps: wasmrt.Capabilities{HTTP: wasmrt.GuardedHTTP(pol), Secrets: pluginSecrets{plugin: name, src: BoundSecrets{Next: noSecrets{}}},
 				Config: []byte("{}")},
 			CallTimeout: 60e9, MaxInstances: 4})

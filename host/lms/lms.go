@@ -470,6 +470,13 @@ func (s *Service) CreateMapping(ctx context.Context, ent, conn string, in Mappin
 	if err != nil {
 		return nil, fmt.Errorf("lms: enterprise %s: %w", ent, err)
 	}
+	// Ask the LMS for the course: refuse one it does not have, take its
+	// title for the badge. An LMS that cannot be asked now (down, plugin
+	// not loaded) does not stop the mapping: the sync will report it.
+	lmsCourse, derr := s.describeCourse(ctx, c, in.CourseID)
+	if e, ok := errors.AsType[*abiv1.Error](derr); ok && e.Code == abiv1.ErrorCodeNotFound {
+		return nil, invalid("courseId", "the LMS has no course %s", in.CourseID)
+	}
 	if in.IssuerDID != "" && in.IssuerDID != e.ManagedDID {
 		return nil, invalid("issuerDid", "must be the enterprise's managed DID")
 	}
@@ -495,6 +502,9 @@ func (s *Service) CreateMapping(ctx context.Context, ent, conn string, in Mappin
 		}
 		if f.Subject == "" {
 			f.Subject = "course " + in.CourseID
+			if derr == nil && lmsCourse.Title != "" && len(lmsCourse.Title) <= 200 {
+				f.Subject = lmsCourse.Title
+			}
 		}
 		a, err := t.Apply(f)
 		if err != nil {
@@ -650,4 +660,30 @@ func (s *Service) EnsureMapping(ctx context.Context, ent, conn string, in Mappin
 		}
 	}
 	return s.CreateMapping(ctx, ent, conn, in)
+}
+
+// describeCourse asks the connection's plugin for one course (a short
+// call: the LMS may be slow or down, which does not stop a mapping).
+func (s *Service) describeCourse(ctx context.Context, c *Connection, course string) (*abiv1.Course, error) {
+	plugin := s.o.PluginTypes[c.Type]
+	t, ok := s.o.Plugins.Get(plugin)
+	if !ok {
+		return nil, ErrNoPlugin
+	}
+	tok, err := s.token(c)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(WithConnection(ctx, plugin, c.BaseURL, tok), 10*time.Second)
+	defer cancel()
+	r, err := abiv1.NewLMSClient(t).DescribeCourses(cctx, &abiv1.DescribeCoursesRequest{IDs: []string{course}})
+	if err != nil {
+		return nil, err
+	}
+	for _, x := range r.Courses {
+		if x.ID == course {
+			return x, nil
+		}
+	}
+	return nil, abiv1.Errorf(abiv1.ErrorCodeNotFound, "no course %s", course)
 }

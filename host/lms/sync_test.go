@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	abiv1 "github.com/ubeu/gateway/abi/v1"
 	"github.com/ubeu/gateway/host/lms/lmstest"
 	"github.com/ubeu/gateway/host/vc/openbadges"
 )
@@ -206,6 +207,64 @@ func TestSyncMoodleAndCanvas(t *testing.T) {
 			stored, err := f.svc.Report(ctx, f.ent.ID, r.ID)
 			if err != nil || stored.Found != r.Found {
 				t.Fatalf("stored report %+v %v", stored, err)
+			}
+		})
+	}
+}
+
+// TestDescribeCourses: both plugins list a site's courses page by page
+// (Moodle: offset cursor over core_course_get_courses_by_field, the front
+// page left out; Canvas: the Link header) and fetch courses by id; a
+// mapping takes its badge's subject from the course title.
+func TestDescribeCourses(t *testing.T) {
+	data := lmstest.Dataset(5, 1)
+	for _, typ := range []string{"moodle", "canvas"} {
+		t.Run(typ, func(t *testing.T) {
+			var srv *lmstest.Server
+			if typ == "moodle" {
+				srv = lmstest.NewMoodle("tok", data)
+			} else {
+				srv = lmstest.NewCanvas("tok", data)
+			}
+			defer srv.Close()
+			plugins := loadPlugins(t, true, srv.URL)
+			tr, _ := plugins.Get(typ)
+			cl := abiv1.NewLMSClient(tr)
+			bctx := WithConnection(ctx, typ, srv.URL, []byte("tok"))
+			var ids []string
+			cur := ""
+			for range 10 {
+				r, err := cl.DescribeCourses(bctx, &abiv1.DescribeCoursesRequest{Cursor: cur, PageSize: 2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, c := range r.Courses {
+					ids = append(ids, c.ID)
+				}
+				if cur = r.NextCursor; cur == "" {
+					break
+				}
+			}
+			if strings.Join(ids, ",") != "101,102,103,104,105" {
+				t.Fatalf("courses %v", ids)
+			}
+			r, err := cl.DescribeCourses(bctx, &abiv1.DescribeCoursesRequest{IDs: []string{"103"}})
+			if err != nil || len(r.Courses) != 1 || r.Courses[0].Title != "Course 103" {
+				t.Fatalf("by id: %+v %v", r, err)
+			}
+			_, err = cl.DescribeCourses(bctx, &abiv1.DescribeCoursesRequest{IDs: []string{"999"}})
+			if abiv1.AsError(err).Code != abiv1.ErrorCodeNotFound {
+				t.Fatalf("missing course: %v", err)
+			}
+			_, err = cl.DescribeCourses(WithConnection(ctx, typ, srv.URL, []byte("wrong")), &abiv1.DescribeCoursesRequest{})
+			if abiv1.AsError(err).Code != abiv1.ErrorCodeUnauthenticated {
+				t.Fatalf("wrong token: %v", err)
+			}
+			f := newFixture(t, plugins)
+			c := mustConn(t, f, typ, srv.URL, "tok")
+			m := mustMap(t, f, c, MappingInput{CourseID: "104"})
+			if m.Achievement.Name != "Course Completion: Course 104" {
+				t.Fatalf("achievement %q", m.Achievement.Name)
 			}
 		})
 	}

@@ -12,9 +12,11 @@
 // Configuration (all optional): {"page_size": 50, "max_pages": 10000}.
 //
 // Lists are paged by the Link header (rel="next", followed as given but only
-// on the instance's own scheme and host); the cursor is "<pages>|<next URL>",
-// so a server whose pages never end, or that links a page to itself, is
-// refused. Throttling (403 "Rate Limit Exceeded",
+// on the instance's own scheme and host); the cursor is
+// "<pages>|<skip>|<page URL>", so a server whose pages never end, or that
+// links a page to itself, is refused. After the last page the completion
+// cursor settles on it: asked again, it answers the enrollments added to
+// that page since, or nothing and the same cursor. Throttling (403 "Rate Limit Exceeded",
 // https://canvas.instructure.com/doc/api/file.throttling.html) is answered
 // RATE_LIMITED with a retry_after_ms detail; the gateway backs off and
 // retries the same cursor.
@@ -159,35 +161,43 @@ func (c *conn) api(path string, q url.Values) string {
 	return u.String()
 }
 
-// page resolves a cursor to the URL of the page to fetch and the count of
-// pages fetched before it.
-func (c *conn) page(cur, first string) (string, int, error) {
+// page resolves a cursor "<pages>|<skip>|<url>" to the URL of the page to
+// fetch, the count of pages fetched before it and how many of its items
+// were already answered.
+func (c *conn) page(cur, first string) (u string, pages, skip int, err error) {
 	if cur == "" {
-		return first, 0, nil
+		return first, 0, 0, nil
 	}
-	n, u, ok := strings.Cut(cur, "|")
-	pages, err := strconv.Atoi(n)
-	if !ok || err != nil || pages < 1 {
-		return "", 0, abiv1.Errorf(abiv1.ErrorCodeInvalidArgument, "cursor is not <pages>|<next URL>")
+	parts := strings.SplitN(cur, "|", 3)
+	if len(parts) != 3 {
+		return "", 0, 0, abiv1.Errorf(abiv1.ErrorCodeInvalidArgument, "cursor is not <pages>|<skip>|<URL>")
+	}
+	pages, err1 := strconv.Atoi(parts[0])
+	skip, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil || pages < 0 || skip < 0 || skip > 100000 {
+		return "", 0, 0, abiv1.Errorf(abiv1.ErrorCodeInvalidArgument, "cursor is not <pages>|<skip>|<URL>")
 	}
 	if pages >= c.cfg.MaxPages {
-		return "", 0, abiv1.Errorf(abiv1.ErrorCodeUnavailable, "canvas: more than %d pages; refusing to page further", c.cfg.MaxPages)
+		return "", 0, 0, abiv1.Errorf(abiv1.ErrorCodeUnavailable, "canvas: more than %d pages; refusing to page further", c.cfg.MaxPages)
 	}
-	if err := c.sameOrigin(u); err != nil {
-		return "", 0, abiv1.Errorf(abiv1.ErrorCodeInvalidArgument, "cursor: %v", abiv1.AsError(err).Message)
+	if err := c.sameOrigin(parts[2]); err != nil {
+		return "", 0, 0, abiv1.Errorf(abiv1.ErrorCodeInvalidArgument, "cursor: %v", abiv1.AsError(err).Message)
 	}
-	return u, pages, nil
+	return parts[2], pages, skip, nil
 }
 
-// nextCursor is the cursor after fetching pageURL, the page number pages.
-func nextCursor(pages int, pageURL, next string) (string, error) {
+// nextCursor is the cursor after fetching pageURL (page number pages,
+// holding n items): the next page if there is one, else this page past
+// its n items — the settled cursor, which asked again answers what was
+// added to the page since, or nothing and the same cursor.
+func nextCursor(pages int, pageURL string, n int, next string) (string, error) {
 	if next == "" {
-		return "", nil
+		return strconv.Itoa(pages) + "|" + strconv.Itoa(n) + "|" + pageURL, nil
 	}
 	if next == pageURL {
 		return "", abiv1.Errorf(abiv1.ErrorCodeUnavailable, "canvas: page %d links to itself as next; refusing to page further", pages+1)
 	}
-	return strconv.Itoa(pages+1) + "|" + next, nil
+	return strconv.Itoa(pages+1) + "|0|" + next, nil
 }
 
 // DescribeCourses lists the courses of the token's user (GET
@@ -218,7 +228,7 @@ func (p *canvas) DescribeCourses(ctx context.Context, req *abiv1.DescribeCourses
 	if size <= 0 || size > 100 {
 		size = c.cfg.PageSize
 	}
-	u, pages, err := c.page(req.Cursor, c.api("/api/v1/courses", url.Values{"per_page": {strconv.Itoa(size)}}))
+	u, pages, _, err := c.page(req.Cursor, c.api("/api/v1/courses", url.Values{"per_page": {strconv.Itoa(size)}}))
 	if err != nil {
 		return nil, err
 	}
@@ -230,8 +240,10 @@ func (p *canvas) DescribeCourses(ctx context.Context, req *abiv1.DescribeCourses
 	for _, co := range list {
 		resp.Courses = append(resp.Courses, c.course(co))
 	}
-	if resp.NextCursor, err = nextCursor(pages, u, next); err != nil {
-		return nil, err
+	if next != "" { // the course list ends with an empty cursor
+		if resp.NextCursor, err = nextCursor(pages, u, len(list), next); err != nil {
+			return nil, err
+		}
 	}
 	return resp, nil
 }
@@ -267,7 +279,7 @@ func (p *canvas) ListCompletions(ctx context.Context, req *abiv1.ListCompletions
 		"state[]":  {"active", "completed"},
 		"per_page": {strconv.Itoa(size)},
 	})
-	u, pages, err := c.page(req.SinceCursor, first)
+	u, pages, skip, err := c.page(req.SinceCursor, first)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +290,7 @@ func (p *canvas) ListCompletions(ctx context.Context, req *abiv1.ListCompletions
 	}
 	resp := &abiv1.ListCompletionsResponse{}
 	seen := map[int64]bool{}
-	for _, en := range list {
+	for _, en := range list[min(skip, len(list)):] {
 		if en.UserID <= 0 || seen[en.UserID] {
 			continue
 		}
@@ -298,8 +310,11 @@ func (p *canvas) ListCompletions(ctx context.Context, req *abiv1.ListCompletions
 		}
 		resp.Completions = append(resp.Completions, comp)
 	}
-	if resp.NextCursor, err = nextCursor(pages, u, next); err != nil {
+	if resp.NextCursor, err = nextCursor(pages, u, len(list), next); err != nil {
 		return nil, err
+	}
+	if len(resp.Completions) == 0 && len(list) <= skip && next == "" {
+		resp.NextCursor = req.SinceCursor // nothing new: settled
 	}
 	sdk.CounterAdd("canvas_completions_listed", float64(len(resp.Completions)))
 	return resp, nil

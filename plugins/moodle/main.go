@@ -17,8 +17,10 @@
 // followed by ":grade" to fetch the learner's course total as a grade in
 // [0, 1] (for a badge mapping with a minimum grade). Only learners who
 // completed are returned. The cursor is "<offset>.<last user id>" into the
-// enrolled users (sorted by id); a server that ignores limitfrom (pages
-// repeating) or never stops is refused.
+// enrolled users (sorted by id); after the last user it settles (asked
+// again: the users enrolled since, or nothing and the same cursor); a
+// server that ignores limitfrom (pages repeating) or never stops is
+// refused.
 package main
 
 import (
@@ -248,11 +250,16 @@ func (m *moodle) ListCompletions(ctx context.Context, req *abiv1.ListCompletions
 			resp.Completions = append(resp.Completions, comp)
 		}
 	}
-	if len(users) == size {
-		next := cur.offset + size
-		if next > c.cfg.MaxOffset {
-			return nil, abiv1.Errorf(abiv1.ErrorCodeUnavailable, "moodle: more than %d enrolled users; refusing to page further", c.cfg.MaxOffset)
-		}
+	// The next cursor is the position after this page. Past the last
+	// enrolled user it settles: asked again, it answers the users enrolled
+	// since (new ids sort last), or nothing and the same cursor (the ABI's
+	// "equal to the request's when nothing is new").
+	switch next := cur.offset + len(users); {
+	case len(users) == 0:
+		resp.NextCursor = req.SinceCursor
+	case next > c.cfg.MaxOffset:
+		return nil, abiv1.Errorf(abiv1.ErrorCodeUnavailable, "moodle: more than %d enrolled users; refusing to page further", c.cfg.MaxOffset)
+	default:
 		resp.NextCursor = strconv.Itoa(next) + "." + itoa(last)
 	}
 	sdk.CounterAdd("moodle_completions_listed", float64(len(resp.Completions)))
@@ -284,6 +291,10 @@ func (c *conn) completion(ctx context.Context, t target, u user) (*abiv1.Complet
 	}
 	if !done {
 		return nil, nil
+	}
+	if at <= 0 {
+		// Moodle keeps no time for this completion: when it was seen.
+		at = max(sdk.Now().Unix(), 1)
 	}
 	out := &abiv1.Completion{LearnerExternalID: uid, Email: strings.TrimSpace(u.Email), CompletedAtUnix: at, CourseID: t.String()}
 	if t.grade {
