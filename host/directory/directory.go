@@ -816,8 +816,32 @@ func (s *Service) timed(step string, f func() error) error {
 	return err
 }
 
-// memberEmail is the member account's e-mail: the user's e-mail, else its
-// userName if it is an address, else userName@<the enterprise's domain>.
+// accountEmail is the member account's e-mail address. The directory's
+// address is used only if it lies in the enterprise's verified parent
+// domain: an enterprise must not claim addresses of others (an account's
+// e-mail is unique in the gateway, so a claimed address would lock its
+// owner out). Otherwise the account gets an address of its own that can
+// reach no one: <link id>@<enterprise id>.scim.invalid (RFC 2606).
+func accountEmail(attrs map[string]string, ent *store.Enterprise, linkID string) (string, error) {
+	e, err := memberEmail(attrs, ent.ParentDomain)
+	if err != nil {
+		return "", err
+	}
+	d := strings.ToLower(strings.TrimSuffix(ent.ParentDomain, "."))
+	host := e[strings.LastIndex(e, "@")+1:]
+	if ent.Status == "active" && d != "" && (host == d || strings.HasSuffix(host, "."+d)) {
+		return e, nil
+	}
+	local := strings.ToLower(linkID)
+	if len(local) > 64 || strings.Trim(local, "abcdefghijklmnopqrstuvwxyz0123456789-_.") != "" {
+		h := sha256.Sum256([]byte(linkID))
+		local = "h" + hex.EncodeToString(h[:12])
+	}
+	return local + "@" + strings.ToLower(ent.ID) + ".scim.invalid", nil
+}
+
+// memberEmail is the user's e-mail, else its userName if it is an
+// address, else userName@<the enterprise's domain>.
 func memberEmail(attrs map[string]string, domain string) (string, error) {
 	e := strings.ToLower(strings.TrimSpace(attrs["email"]))
 	if e == "" {
@@ -856,7 +880,7 @@ func (s *Service) provision(ctx context.Context, entID string, cfg *Config, q *q
 			return "member", err
 		}
 	} else {
-		email, err := memberEmail(q.Attributes, ent.ParentDomain)
+		email, err := accountEmail(q.Attributes, ent, l.ID)
 		if err != nil {
 			return "member", err
 		}

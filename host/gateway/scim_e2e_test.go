@@ -239,20 +239,20 @@ func TestSCIMProvisioningLifecycle(t *testing.T) {
 	}
 
 	// The lookup before create, then the create.
-	r = tg.scim(e, "GET", "/Users?filter="+url.QueryEscape(`userName eq "jane.doe@acme.example"`)+"&startIndex=1&count=100", "")
+	r = tg.scim(e, "GET", "/Users?filter="+url.QueryEscape(`userName eq "jane.doe@acme-university.edu"`)+"&startIndex=1&count=100", "")
 	if r.status != 200 || r.json(t)["totalResults"] != 0.0 {
 		t.Fatalf("lookup: %d %s", r.status, r.body)
 	}
 	r = tg.scim(e, "POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
-		"userName":"jane.doe@acme.example","name":{"givenName":"Jane","familyName":"Doe"},"displayName":"Jane Doe",
-		"emails":[{"primary":true,"value":"jane.doe@acme.example","type":"work"}],"active":true,"externalId":"00u1",
+		"userName":"jane.doe@acme-university.edu","name":{"givenName":"Jane","familyName":"Doe"},"displayName":"Jane Doe",
+		"emails":[{"primary":true,"value":"jane.doe@acme-university.edu","type":"work"}],"active":true,"externalId":"00u1",
 		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"R&D"}}`)
 	if r.status != 201 || !strings.HasSuffix(r.header.Get("Location"), "/scim/v2/"+e.id+"/Users/"+r.json(t)["id"].(string)) || r.header.Get("ETag") == "" {
 		t.Fatalf("create: %d %v %s", r.status, r.header, r.body)
 	}
 	id := r.json(t)["id"].(string)
 	m := tg.members(t, e)[id]
-	if m.State != "active" || !strings.HasPrefix(m.DID, "did:hedera:") || m.CredentialID == "" || m.UserID == "" || m.Email != "jane.doe@acme.example" {
+	if m.State != "active" || !strings.HasPrefix(m.DID, "did:hedera:") || m.CredentialID == "" || m.UserID == "" || m.Email != "jane.doe@acme-university.edu" {
 		t.Fatalf("member: %+v", m)
 	}
 	u, err := tg.g.Store.Users().Get(context.Background(), m.UserID)
@@ -269,9 +269,23 @@ func TestSCIMProvisioningLifecycle(t *testing.T) {
 	if v := tg.verify(t, cred); !v.Verified || v.status("status.suspension") != "passed" {
 		t.Fatalf("credential does not verify: %+v", v)
 	}
+	// An address outside the enterprise's verified domain is not claimed:
+	// the account gets an address of its own.
+	r = tg.scim(e, "POST", "/Users", `{"userName":"ceo@gmail.com","emails":[{"value":"ceo@gmail.com","primary":true}]}`)
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	outID := r.json(t)["id"].(string)
+	if m := tg.members(t, e)[outID]; m.State != "active" || m.Email != outID+"@"+e.id+".scim.invalid" {
+		t.Fatalf("outside address: %+v", m)
+	}
+	if r := tg.do("POST", "/api/v1/users/register", map[string]string{"email": "ceo@gmail.com", "password": goodPassword}); r.status != 201 {
+		t.Fatalf("the address's owner cannot register: %d %s", r.status, r.body)
+	}
+	tg.scim(e, "DELETE", "/Users/"+outID, "")
 	// A second create of the userName: 409 uniqueness, nothing provisioned.
-	wantSCIMError(t, tg.scim(e, "POST", "/Users", `{"userName":"JANE.DOE@acme.example"}`), 409, "uniqueness")
-	if n := len(tg.members(t, e)); n != 1 {
+	wantSCIMError(t, tg.scim(e, "POST", "/Users", `{"userName":"JANE.DOE@acme-university.edu"}`), 409, "uniqueness")
+	if n := len(tg.members(t, e)); n != 2 {
 		t.Fatalf("%d members after a conflict", n)
 	}
 
@@ -357,7 +371,7 @@ func TestSCIMProvisioningLifecycle(t *testing.T) {
 	wantError(t, tg.do("GET", "/api/v1/enterprises/"+e.id+"/directory", nil, bearer(other.owner.AccessToken)...), http.StatusForbidden, "FORBIDDEN")
 	wantError(t, tg.do("GET", "/api/v1/enterprises/"+e.id+"/directory/members", nil, "X-API-Key", other.scimKey), http.StatusForbidden, "FORBIDDEN")
 	// Metrics count the provisioning.
-	if v := metricValue(t, tg.do("GET", "/metrics", nil, bearer(tg.adminToken())...).body, `gatewayd_directory_events_total{action="created",kind="user",result="applied"}`); v != 1 {
+	if v := metricValue(t, tg.do("GET", "/metrics", nil, bearer(tg.adminToken())...).body, `gatewayd_directory_events_total{action="created",kind="user",result="applied"}`); v != 2 {
 		t.Fatalf("metric: %v", v)
 	}
 }
