@@ -141,6 +141,10 @@ type Options struct {
 	// BatchSize bounds the badges issued in one credential batch (one
 	// anchor) (default 500).
 	BatchSize int
+	// Concurrency is how many mappings of a sync run at once (default 4,
+	// the LMS plugins' max_instances): while some wait on the LMS, others
+	// issue.
+	Concurrency int
 	// Retries of a throttled (RATE_LIMITED) or unavailable plugin call,
 	// with exponential back-off from RetryBase (defaults 4 and 500 ms).
 	Retries   int
@@ -187,6 +191,9 @@ func New(o Options) (*Service, error) {
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = 500
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
 	}
 	if o.Retries <= 0 {
 		o.Retries = 4

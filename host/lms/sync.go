@@ -304,11 +304,11 @@ func (s *Service) runSync(ctx context.Context, rep *Report, c *Connection, ms []
 		mrs[i] = &MappingReport{MappingID: m.ID, CourseID: m.CourseID}
 	}
 	rep.Mappings = mrs
-	// Two mappings at once: one fetches from the LMS while the other
-	// issues (issuance itself signs on every core).
+	// Several mappings at once: some fetch from the LMS while others issue
+	// (issuance itself signs on every core).
 	work := make(chan int)
 	var wg sync.WaitGroup
-	for range min(2, len(ms)) {
+	for range min(s.o.Concurrency, len(ms)) {
 		wg.Go(func() {
 			for i := range work {
 				if err := s.syncMapping(run, ms[i], mrs[i]); err != nil {
