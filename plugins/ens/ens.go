@@ -402,7 +402,7 @@ func reverseName(name string) (addr evm.Address, ok bool, err error) {
 		}
 		return a, true, nil
 	}
-	if strings.HasPrefix(lower, "0x") && len(name) == 42 {
+	if strings.HasPrefix(lower, "0x") && len(name) == 42 && !strings.Contains(name, ".") {
 		a, err := evm.ParseAddress(name)
 		if err != nil {
 			return evm.Address{}, true, abiv1.Errorf(abiv1.ErrorCodeInvalidArgument, "%+q: %v", name, err)

@@ -343,3 +343,30 @@ func TestWildcard(t *testing.T) {
 		t.Fatalf("wild.eth: %+v %v", r, err)
 	}
 }
+
+func TestReverseName(t *testing.T) {
+	const a = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+	for _, tc := range []struct {
+		name    string
+		reverse bool
+		bad     bool
+	}{
+		{a, true, false},
+		{strings.ToLower(a), true, false},
+		{strings.ToLower(a[2:]) + ".addr.reverse", true, false},
+		{strings.ToUpper(a[2:]) + ".ADDR.REVERSE", true, false},
+		{"0x5AAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", true, true}, // bad checksum
+		{"zz.addr.reverse", true, true},
+		{"a.b.addr.reverse", true, true},
+		{"0x" + strings.Repeat("a", 36) + ".eth", false, false}, // 42 bytes, a name
+		{"alice.eth", false, false},
+	} {
+		addr, ok, err := reverseName(tc.name)
+		if ok != tc.reverse || (err != nil) != tc.bad {
+			t.Errorf("%s: reverse %v err %v", tc.name, ok, err)
+		}
+		if ok && err == nil && addr.Hex() != a {
+			t.Errorf("%s: %s", tc.name, addr.Hex())
+		}
+	}
+}
