@@ -547,8 +547,13 @@ func form2(t *testing.T, action string) resp {
 // TestSAMLEncryptedSimpleSAMLphp: SimpleSAMLphp encrypts the assertion for
 // the certificate the SP publishes; the login succeeds, and the connector
 // can require encryption.
+//
+// The first login comes more than 5 s after the plugin started: go-plugin's
+// broker drops the host's connection info after 5 s, so without the keep-
+// warm calls of sso.Service.Start the plugin could not reach its KV.
 func TestSAMLEncryptedSimpleSAMLphp(t *testing.T) {
 	sg := startSAMLGateway(t, true)
+	time.Sleep(6 * time.Second)
 	sg.configure(t, map[string]any{"requireEncryptedAssertions": true})
 	sg.member(t, "alice@acme.example", "active")
 	b, f := sg.login(t, "alice", "alicepass")
