@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/ubeu/gateway/host/config"
 	"github.com/ubeu/gateway/host/gateway"
+	"github.com/ubeu/gateway/host/plugin/manager"
 	pluginpkg "github.com/ubeu/gateway/host/plugin/pkg"
 	"github.com/ubeu/gateway/host/store"
 	"github.com/ubeu/gateway/host/web3"
@@ -80,6 +82,7 @@ func startWeb3Gateway(t *testing.T, cfg *config.Config, plugins ...string) *web3
 	for _, p := range plugins {
 		installRegistry(t, cfg, p)
 	}
+	restoreWasmCache(t, cfg)
 	off := new(atomic.Int64)
 	tg := startGateway(t, cfg, func(g *gateway.Gateway) {
 		g.Web3.SetClock(func() time.Time { return time.Now().Add(time.Duration(off.Load())) })
@@ -89,7 +92,57 @@ func startWeb3Gateway(t *testing.T, cfg *config.Config, plugins ...string) *web3
 			t.Fatalf("plugin %s not loaded: %+v", p, tg.g.Plugins.List())
 		}
 	}
+	if len(plugins) > 0 {
+		keepWasmCache(t, cfg)
+	}
 	return &web3Gateway{testGateway: tg, offset: off}
+}
+
+// wasmCache holds the files of the wazero compilation cache of the first
+// gateway that loaded the registry, so that the later ones start from it
+// instead of compiling the same module again (seconds, more under -race).
+var wasmCache struct {
+	sync.Mutex
+	files map[string][]byte
+}
+
+func keepWasmCache(t *testing.T, cfg *config.Config) {
+	wasmCache.Lock()
+	defer wasmCache.Unlock()
+	if wasmCache.files != nil {
+		return
+	}
+	dir := manager.CacheDir(cfg.PluginsDir())
+	files := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err == nil {
+			rel, _ := filepath.Rel(dir, p)
+			files[rel] = b
+		}
+		return err
+	})
+	if err == nil && len(files) > 0 {
+		wasmCache.files = files
+	}
+}
+
+func restoreWasmCache(t *testing.T, cfg *config.Config) {
+	wasmCache.Lock()
+	defer wasmCache.Unlock()
+	dir := manager.CacheDir(cfg.PluginsDir())
+	for rel, b := range wasmCache.files {
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // setOwner registers name to addr on chain in the registry plugin's "chain".
