@@ -4,10 +4,14 @@ package plugintest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,12 +65,20 @@ type ResolverCases struct {
 	Timeout time.Duration
 }
 
-// DirectoryCases and SSOCases configure the generic checks of those
-// interfaces.
-type (
-	DirectoryCases = GenericCases
-	SSOCases       = GenericCases
-)
+// SSOCases configures the generic checks of "sso".
+type SSOCases = GenericCases
+
+// DirectoryCases is what DirectoryConformance checks beyond the generic
+// rules.
+type DirectoryCases struct {
+	Plugin PluginInfo
+	// EnterpriseID the SCIM requests are made for (default "conformance").
+	EnterpriseID string
+	// Headers added to every SCIM request (e.g. what the host passes on).
+	Headers          []*abiv1.Header
+	Parallel, Rounds int
+	Timeout          time.Duration
+}
 
 // LMSCases is what LMSConformance checks beyond the generic rules. The
 // plugin runs against fixtures the test provides (simulated peers); the
@@ -352,10 +364,113 @@ func walkCompletions(ctx context.Context, cl *abiv1.LMSClient, course, since str
 	}
 }
 
-// DirectoryConformance checks the generic rules for "directory".
+// DirectoryConformance checks the generic rules for "directory" and what
+// every SCIM 2.0 service provider owes a client (RFC 7644), on an empty
+// directory:
+//   - GET /ServiceProviderConfig, /ResourceTypes and /Schemas answer 200
+//     with JSON, the configuration with its schema URN and the attributes
+//     RFC 7643 §5 requires (patch, bulk, filter, changePassword, sort, etag,
+//     authenticationSchemes);
+//   - errors are SCIM error bodies (the Error schema URN, status as a
+//     string equal to the HTTP status): an unknown endpoint 404, an unknown
+//     user 404, a body that is not JSON 400 invalidSyntax, a filter that
+//     does not parse 400 invalidFilter;
+//   - a list is a ListResponse even when empty (totalResults 0);
+//   - JSON answers are labelled application/scim+json;
+//   - reads and refused requests report no lifecycle events.
 func DirectoryConformance(t TB, tr abiv1.Transport, cases DirectoryCases) {
 	t.Helper()
-	genericConformance(t, tr, abiv1.IfaceDirectory, cases, abiv1.MethodDirectoryHandleSCIM, abiv1.MethodDirectoryPullChanges)
+	genericConformance(t, tr, abiv1.IfaceDirectory, GenericCases{Plugin: cases.Plugin, Parallel: cases.Parallel, Rounds: cases.Rounds, Timeout: cases.Timeout},
+		abiv1.MethodDirectoryHandleSCIM, abiv1.MethodDirectoryPullChanges)
+	c := newChecker(t, tr, cases.Timeout)
+	ent := cases.EnterpriseID
+	if ent == "" {
+		ent = "conformance"
+	}
+	cl := abiv1.NewDirectoryClient(c)
+	do := func(method, path, query string, body []byte) (*abiv1.HandleSCIMResponse, map[string]any) {
+		t.Helper()
+		hdrs := append([]*abiv1.Header{{Name: "Accept", Values: []string{"application/scim+json"}}}, cases.Headers...)
+		if body != nil {
+			hdrs = append(hdrs, &abiv1.Header{Name: "Content-Type", Values: []string{"application/scim+json"}})
+		}
+		r, err := cl.HandleSCIM(c.ctx(), &abiv1.HandleSCIMRequest{Method: method, Path: path, Query: query, Body: body, EnterpriseID: ent, Headers: hdrs})
+		if err != nil {
+			t.Errorf("%s %s: %v, want a SCIM answer", method, path, err)
+			return nil, nil
+		}
+		what := method + " " + path
+		if query != "" {
+			what += "?" + query
+		}
+		if len(r.Events) > 0 {
+			t.Errorf("%s reported %d lifecycle events, want none", what, len(r.Events))
+		}
+		var m map[string]any
+		if len(r.Body) > 0 {
+			if err := json.Unmarshal(r.Body, &m); err != nil {
+				t.Errorf("%s: the body is not a JSON object: %v", what, err)
+				return r, nil
+			}
+			if ct := headerValue(r.Headers, "Content-Type"); !strings.HasPrefix(ct, "application/scim+json") {
+				t.Errorf("%s: Content-Type %q, want application/scim+json", what, ct)
+			}
+		}
+		return r, m
+	}
+	wantError := func(method, path, query string, body []byte, status int32, scimType string) {
+		t.Helper()
+		r, m := do(method, path, query, body)
+		if r == nil {
+			return
+		}
+		what := method + " " + path + "?" + query
+		schemas, _ := m["schemas"].([]any)
+		if r.Status != status || !slices.Contains(schemas, any("urn:ietf:params:scim:api:messages:2.0:Error")) || m["status"] != strconv.Itoa(int(status)) {
+			t.Errorf("%s: %d %s, want %d with a SCIM error body (Error schema, status %q)", what, r.Status, r.Body, status, strconv.Itoa(int(status)))
+			return
+		}
+		if scimType != "" && m["scimType"] != scimType {
+			t.Errorf("%s: scimType %v, want %q", what, m["scimType"], scimType)
+		}
+	}
+
+	if r, m := do("GET", "/ServiceProviderConfig", "", nil); r != nil {
+		schemas, _ := m["schemas"].([]any)
+		if r.Status != 200 || !slices.Contains(schemas, any("urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig")) {
+			t.Errorf("GET /ServiceProviderConfig: %d %s", r.Status, r.Body)
+		}
+		for _, a := range []string{"patch", "bulk", "filter", "changePassword", "sort", "etag", "authenticationSchemes"} {
+			if _, ok := m[a]; !ok {
+				t.Errorf("GET /ServiceProviderConfig: no %q (RFC 7643 §5 requires it)", a)
+			}
+		}
+	}
+	for _, p := range []string{"/ResourceTypes", "/Schemas"} {
+		if r, _ := do("GET", p, "", nil); r != nil && r.Status != 200 {
+			t.Errorf("GET %s: %d %s", p, r.Status, r.Body)
+		}
+	}
+	if r, m := do("GET", "/Users", "startIndex=1&count=10", nil); r != nil {
+		schemas, _ := m["schemas"].([]any)
+		if r.Status != 200 || !slices.Contains(schemas, any("urn:ietf:params:scim:api:messages:2.0:ListResponse")) || m["totalResults"] != float64(0) {
+			t.Errorf("GET /Users on an empty directory: %d %s, want a ListResponse with totalResults 0", r.Status, r.Body)
+		}
+	}
+	wantError("GET", "/NoSuchEndpoint", "", nil, 404, "")
+	wantError("GET", "/Users/00000000-0000-0000-0000-000000000000", "", nil, 404, "")
+	wantError("POST", "/Users", "", []byte(`{"userName": `), 400, "invalidSyntax")
+	wantError("GET", "/Users", "filter="+url.QueryEscape(`userName eq`), nil, 400, "invalidFilter")
+}
+
+// headerValue is the first value of the header named name (any case).
+func headerValue(hs []*abiv1.Header, name string) string {
+	for _, h := range hs {
+		if strings.EqualFold(h.Name, name) && len(h.Values) > 0 {
+			return h.Values[0]
+		}
+	}
+	return ""
 }
 
 // SSOConformance checks the generic rules for "sso".
