@@ -739,8 +739,39 @@ func (s *Service) saveLink(ctx context.Context, ent string, l *Link) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.o.KV.Put(context.WithoutCancel(ctx), ns, linkKey(ent, l.ID), b, store.KVCond{})
+	ctx = context.WithoutCancel(ctx)
+	if l.UserName != "" {
+		// The index by userName, for sign-in (SSO answers a NameID that is
+		// the directory's userName or e-mail).
+		if _, err := s.o.KV.Put(ctx, ns, nameKey(ent, l.UserName), []byte(l.ID), store.KVCond{}); err != nil {
+			return err
+		}
+	}
+	_, err = s.o.KV.Put(ctx, ns, linkKey(ent, l.ID), b, store.KVCond{})
 	return err
+}
+
+func nameKey(ent, userName string) string { return "mu/" + ent + "/" + strings.ToLower(userName) }
+
+// MemberByUserName returns the link of the directory user with this
+// userName (case-insensitive), as the SSO sign-in looks members up; found
+// is false if the directory never provisioned one.
+func (s *Service) MemberByUserName(ctx context.Context, ent, userName string) (l *Link, found bool, err error) {
+	b, _, err := s.o.KV.Get(ctx, ns, nameKey(ent, userName))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	l, err = s.loadLink(ctx, ent, string(b))
+	if err != nil {
+		return nil, false, err
+	}
+	if !strings.EqualFold(l.UserName, userName) { // renamed since
+		return nil, false, nil
+	}
+	return l, true, nil
 }
 
 // Members lists an enterprise's links in id order after `after`.
@@ -816,20 +847,20 @@ func (s *Service) timed(step string, f func() error) error {
 	return err
 }
 
-// accountEmail is the member account's e-mail address. The directory's
-// address is used only if it lies in the enterprise's verified parent
-// domain: an enterprise must not claim addresses of others (an account's
-// e-mail is unique in the gateway, so a claimed address would lock its
-// owner out). Otherwise the account gets an address of its own that can
-// reach no one: <link id>@<enterprise id>.scim.invalid (RFC 2606).
+// accountEmail is the member account's e-mail address: the directory's,
+// once the enterprise has verified its domain. An enterprise that has not
+// must not claim addresses (an account's e-mail is unique in the gateway,
+// so a claimed address would lock its owner out): its members get an
+// address of their own that reaches no one, <link id>@<enterprise
+// id>.scim.invalid (RFC 2606). SSO sign-in matches members by e-mail, so
+// a verified enterprise's members keep the directory's address, also
+// outside its parent domain.
 func accountEmail(attrs map[string]string, ent *store.Enterprise, linkID string) (string, error) {
 	e, err := memberEmail(attrs, ent.ParentDomain)
 	if err != nil {
 		return "", err
 	}
-	d := strings.ToLower(strings.TrimSuffix(ent.ParentDomain, "."))
-	host := e[strings.LastIndex(e, "@")+1:]
-	if ent.Status == "active" && d != "" && (host == d || strings.HasSuffix(host, "."+d)) {
+	if ent.Status == "active" {
 		return e, nil
 	}
 	local := strings.ToLower(linkID)
