@@ -18,6 +18,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/url"
 	"strconv"
@@ -144,9 +145,25 @@ func scimErr(status int, scimType, detail string) *response {
 	return &response{status: status, body: b}
 }
 
+// internalErr answers a failure of the host's capabilities: a KV quota or
+// rate limit is 429, an unavailable or slow store 503 (both retried by the
+// identity providers), anything else 500.
 func internalErr(err error) *response {
 	sdk.Log(slog.LevelWarn, "scim request failed", slog.String("err", err.Error()))
-	return scimErr(500, "", "the service provider failed: "+err.Error())
+	var e *abiv1.Error
+	if errors.As(err, &e) {
+		switch e.Code {
+		case abiv1.ErrorCodeRateLimited:
+			r := scimErr(429, "", "the service provider's storage is over its quota or rate: "+e.Message)
+			r.header = append(r.header, [2]string{"Retry-After", "60"})
+			return r
+		case abiv1.ErrorCodeUnavailable, abiv1.ErrorCodeDeadlineExceeded:
+			r := scimErr(503, "", "the service provider's storage is unavailable; retry later")
+			r.header = append(r.header, [2]string{"Retry-After", "5"})
+			return r
+		}
+	}
+	return scimErr(500, "", "the service provider failed")
 }
 
 func route(ctx context.Context, r *request) *response {

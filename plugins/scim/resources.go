@@ -492,7 +492,40 @@ func get(ctx context.Context, r *request, rp repo, id string) *response {
 	if inm := r.header["if-none-match"]; inm != "" && ifMatch(inm, ver) {
 		return &response{status: 304, header: [][2]string{{"ETag", etag(ver)}}}
 	}
-	return &response{status: 200, body: proj.apply(render(rp.rt, r, id, res, ver)), header: [][2]string{{"ETag", etag(ver)}}}
+	out := render(rp.rt, r, id, res, ver)
+	if rp.rt == userType {
+		groups, err := groupsOf(ctx, r, id)
+		if err != nil {
+			return internalErr(err)
+		}
+		if len(groups) > 0 {
+			out["groups"] = groups
+		}
+	}
+	return &response{status: 200, body: proj.apply(out), header: [][2]string{{"ETag", etag(ver)}}}
+}
+
+// groupsOf is the read-only "groups" attribute of a user (RFC 7643 section
+// 4.1.2): the groups listing it as a member, found by a scan of the
+// enterprise's groups that decodes only those whose bytes hold the id.
+func groupsOf(ctx context.Context, r *request, userID string) ([]any, error) {
+	gr := repo{ent: r.ent, rt: groupType}
+	needle := []byte(`"` + userID + `"`)
+	var out []any
+	err := gr.scanRaw(ctx, func(raw []byte) bool { return bytes.Contains(raw, needle) }, func(gid string, g map[string]any, _ uint64) bool {
+		for _, m := range elements(g["members"]) {
+			if m["value"] == userID {
+				e := map[string]any{"value": gid, "$ref": r.base + "/Groups/" + gid, "type": "direct"}
+				if d, ok := g["displayName"].(string); ok {
+					e["display"] = d
+				}
+				out = append(out, e)
+				break
+			}
+		}
+		return true
+	})
+	return out, err
 }
 
 // listParams are filter, startIndex, count and the projection.

@@ -142,9 +142,16 @@ func testOkta(t *testing.T, c client) {
 	if r.str("displayName") != "Test SCIMv2 renamed" || len(memberIDs(r)) != 2 || !slices.Equal(r.events[0].MemberIDs, sorted(id, id2)) {
 		t.Fatalf("add members: %s %+v", r.raw, r.events)
 	}
+	// The user's read-only groups attribute lists them.
+	if r := c.do("GET", "/Users/"+id, "").want(t, 200); dig(r.body, "groups.0.value") != gid || dig(r.body, "groups.0.display") != "Test SCIMv2 renamed" || dig(r.body, "groups.0.type") != "direct" {
+		t.Fatalf("groups of the user: %s", r.raw)
+	}
 	r = c.do("PATCH", "/Groups/"+gid, patchBody(`{"op":"remove","path":"members[value eq \"`+id+`\"]"}`)).want(t, 200)
 	if !slices.Equal(memberIDs(r), []string{id2}) || !slices.Equal(r.events[0].MemberIDs, []string{id2}) {
 		t.Fatalf("remove member: %s %+v", r.raw, r.events)
+	}
+	if r := c.do("GET", "/Users/"+id, "").want(t, 200); r.body["groups"] != nil {
+		t.Fatalf("groups after the removal: %s", r.raw)
 	}
 	// Deleting a user drops it from its groups (and says so).
 	r = c.do("DELETE", "/Users/"+id2, "").want(t, 204)
