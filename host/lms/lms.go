@@ -141,9 +141,10 @@ type Options struct {
 	// BatchSize bounds the badges issued in one credential batch (one
 	// anchor) (default 500).
 	BatchSize int
-	// Concurrency is how many mappings of a sync run at once (default 4,
-	// the LMS plugins' max_instances): while some wait on the LMS, others
-	// issue.
+	// Concurrency is how many mappings of a sync run at once (default 2:
+	// one fetches from the LMS while the other issues; more only contend
+	// for the cores issuance already uses — measured 102 vs 227–247
+	// badges/s with 4 against 2 on 2 cores).
 	Concurrency int
 	// Retries of a throttled (RATE_LIMITED) or unavailable plugin call,
 	// with exponential back-off from RetryBase (defaults 4 and 500 ms).
@@ -193,7 +194,7 @@ func New(o Options) (*Service, error) {
 		o.BatchSize = 500
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 4
+		o.Concurrency = 2
 	}
 	if o.Retries <= 0 {
 		o.Retries = 4
