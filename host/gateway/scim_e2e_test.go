@@ -398,6 +398,38 @@ func TestSCIMBadInput(t *testing.T) {
 	if r := tg.scim(e, "GET", "/Groups/"+gid, ""); !strings.Contains(string(r.body), id) {
 		t.Fatalf("members lost: %s", r.body)
 	}
+	// The same userName created from 8 connections at once: one 201, seven
+	// 409 uniqueness, one member.
+	codes := make(chan int, 8)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("POST", tg.base+"/scim/v2/"+e.id+"/Users", strings.NewReader(`{"userName":"Same@acme-university.edu"}`))
+			req.Header.Set("Authorization", "Bearer "+e.scimKey)
+			req.Header.Set("Content-Type", "application/scim+json")
+			res, err := tg.client.Do(req)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			res.Body.Close()
+			codes <- res.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	if got[201] != 1 || got[409] != 7 {
+		t.Fatalf("concurrent creates of one userName: %v", got)
+	}
+	if n := len(tg.members(t, e)); n != 2 {
+		t.Fatalf("%d members after concurrent creates", n)
+	}
 	// Oversized: the HTTP server's limit (64 KiB here) answers first.
 	wantError(t, tg.oversized("POST", "/scim/v2/"+e.id+"/Users", "Authorization", "Bearer "+e.scimKey), http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
 	// The connector configuration is decoded strictly.
@@ -419,8 +451,8 @@ func TestSCIMBadInput(t *testing.T) {
 		t.Fatalf("disable: %d %s", r.status, r.body)
 	}
 	wantSCIMError(t, tg.scim(e, "GET", "/Users", ""), 403, "")
-	if n := tg.userCount(); n != before+1 {
-		t.Fatalf("bad input changed the accounts by %d (one member was provisioned)", n-before)
+	if n := tg.userCount(); n != before+2 {
+		t.Fatalf("bad input changed the accounts by %d (two members were provisioned)", n-before)
 	}
 }
 
