@@ -12,10 +12,10 @@
 //     enterprise as tenant, no password: members sign in through the
 //     enterprise's SSO). Group membership gives the member roles the
 //     policies see ("group:<name>" or the configured role).
-//   - deactivated: the member's sessions end (refresh families revoked and
-//     their access tokens denied), the employee credential is suspended (or
-//     revoked, as configured) through the status list, and the account is
-//     suspended.
+//   - deactivated: the account is suspended (no new session), the member's
+//     sessions end (refresh families revoked and their access tokens
+//     denied), and the employee credential is suspended (or revoked, as
+//     configured) through the status list.
 //   - deleted: the same, the credential revoked, the account marked deleted.
 //
 // Nothing is half-provisioned: every event is first written to a durable
@@ -1053,14 +1053,34 @@ func (s *Service) employeeCredential(ctx context.Context, ent *store.Enterprise,
 	return s.saveLink(ctx, ent.ID, l)
 }
 
-// deprovision ends a user's sessions, changes its credential's status and
-// suspends (or, deleted, marks deleted) its account.
+// deprovision suspends (or, deleted, marks deleted) a user's account, so
+// that no new session can start, then ends its sessions, then changes its
+// credential's status. Each step is idempotent: a retry after a failure
+// repeats what was done and finishes the rest.
 func (s *Service) deprovision(ctx context.Context, ent string, q *queued, deleted bool, credAction string) (string, error) {
 	l, err := s.loadLink(ctx, ent, q.ID)
 	if err != nil {
 		return "link", err
 	}
 	if l.UserID != "" {
+		err := s.timed("member", func() error {
+			u, err := s.o.Users.Get(ctx, l.UserID)
+			if err != nil {
+				return err
+			}
+			want := "suspended"
+			if deleted {
+				want = "deleted"
+			}
+			if u.Status == want {
+				return nil
+			}
+			u.Status, u.UpdatedAt = want, s.o.Now().UTC()
+			return s.o.Users.Update(ctx, u)
+		})
+		if err != nil {
+			return "member", err
+		}
 		if err := s.timed("sessions", func() error { return s.endSessions(ctx, l.UserID) }); err != nil {
 			return "sessions", err
 		}
@@ -1085,23 +1105,6 @@ func (s *Service) deprovision(ctx context.Context, ent string, q *queued, delete
 			if err := s.saveLink(ctx, ent, l); err != nil {
 				return "link", err
 			}
-		}
-	}
-	if l.UserID != "" {
-		err := s.timed("member", func() error {
-			u, err := s.o.Users.Get(ctx, l.UserID)
-			if err != nil {
-				return err
-			}
-			u.Status = "suspended"
-			if deleted {
-				u.Status = "deleted"
-			}
-			u.UpdatedAt = s.o.Now().UTC()
-			return s.o.Users.Update(ctx, u)
-		})
-		if err != nil {
-			return "member", err
 		}
 	}
 	l.State = StateDeactivated
