@@ -82,6 +82,6 @@ func parsePatchPath(rt *resourceType, s string) (*patchPath, error) {
 	return out, nil
 }
 
-// isFilterError reports whether a path error comes from its value filter
-// (invalidFilter) rather than from the path itself (invalidPath).
+// isFilterSyntax reports whether a path has a value filter, whose errors
+// are invalidFilter rather than invalidPath.
 func isFilterSyntax(s string) bool { return strings.Contains(s, "[") }

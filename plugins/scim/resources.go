@@ -528,7 +528,9 @@ func groupsOf(ctx context.Context, r *request, userID string) ([]any, error) {
 	return out, err
 }
 
-// listParams are filter, startIndex, count and the projection.
+// list answers a ListResponse: filter, startIndex (1-based; less than 1
+// is 1), count (capped at maxResults; 0 answers the total only) and the
+// projection. Resources come in id order.
 func list(ctx context.Context, r *request, rp repo, q map[string][]string) *response {
 	get1 := func(k string) string {
 		for qk, v := range q {
@@ -553,10 +555,7 @@ func list(ctx context.Context, r *request, rp repo, q map[string][]string) *resp
 		}
 		count = min(max(n, 0), conf().MaxResults)
 	}
-	if get1("sortBy") != "" {
-		// sort.supported is false: the RFC lets a provider ignore it.
-		_ = 0
-	}
+	// sortBy is ignored: sort.supported is false (RFC 7644 section 3.4.2.3).
 	proj, err := parseProjection(rp.rt, q)
 	if err != nil {
 		return errResponse(err)
