@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -174,6 +175,22 @@ func BenchmarkSCIMProvision1000(b *testing.B) {
 		if err != nil || len(ms) != n || ms[n-1].CredentialID == "" || ms[n-1].DID == "" || ms[n-1].State != "active" {
 			b.Fatalf("members: %d %v", len(ms), err)
 		}
+		// The same from 4 connections at once (an IdP's parallel workers).
+		start = time.Now()
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := n + w; i < 2*n; i += 4 {
+					s.do(b, "POST", "/scim/v2/"+e.id+"/Users", scimUser(i), 201, "Authorization", "Bearer "+e.scimKey, "Content-Type", "application/scim+json")
+				}
+			}()
+		}
+		wg.Wait()
+		par := time.Since(start)
+		b.ReportMetric(n/par.Seconds(), "users/s-4conns")
+		b.Logf("the next 1,000 from 4 connections at once: %v, %.0f users/s", par.Round(time.Millisecond), n/par.Seconds())
 		b.ReportMetric(full.Seconds(), "s/1000users")
 		b.ReportMetric(n/full.Seconds(), "users/s")
 		b.ReportMetric(n/issue.Seconds(), "baseline-issue/s")
