@@ -18,14 +18,16 @@
 //     completion of its page has been issued, skipped or recorded as
 //     failed; a sync that stops halfway (plugin error, crash, shutdown)
 //     resumes at that page: no gaps, and no duplicates thanks to the above.
-//     A pass over a course ends when the plugin answers no next cursor;
-//     the next sync starts a new pass (completions can appear anywhere).
+//     A pass over a course ends when the plugin's cursor settles (the ABI:
+//     equal to the request's when nothing is new) or is empty; the next
+//     sync starts a new pass (a learner listed earlier may complete later).
 //   - Learners are matched to gateway accounts by e-mail (the address of an
 //     active account; the gateway keeps no separate verification state, so
 //     an account's address is the one it registered with). A learner with
 //     no account yet is held as a pending claim (its e-mail sealed) and
 //     issued when an account with that address exists, at the next sync of
-//     the connection or through ReleaseClaims.
+//     the connection or through ReleaseClaims (not yet called on
+//     registration: the scheduler's or the next manual sync releases it).
 //   - Reported. Every sync writes a report: found, issued, skipped (with
 //     reasons: already_issued, duplicate, no_email, pending_claim,
 //     below_min_grade, no_grade, auto_issue_off) and failed (with errors),
