@@ -63,7 +63,9 @@ type Options struct {
 	TLDs map[string]Registry
 	// ChallengeTTL is how long a challenge may be answered (default 10m).
 	ChallengeTTL time.Duration
-	// CallTimeout bounds one plugin call (default 10s).
+	// CallTimeout bounds one plugin call (default 30s: the manifest's
+	// call_timeout bounds the plugin's own work; this also covers waiting
+	// for an instance to start).
 	CallTimeout time.Duration
 	Logger      *slog.Logger
 	Now         func() time.Time
@@ -98,7 +100,7 @@ func New(o Options) (*Service, error) {
 		o.ChallengeTTL = 10 * time.Minute
 	}
 	if o.CallTimeout <= 0 {
-		o.CallTimeout = 10 * time.Second
+		o.CallTimeout = 30 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
