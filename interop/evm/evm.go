@@ -143,7 +143,7 @@ func Require(tb testing.TB, err error) {
 	if errors.Is(err, ErrNotInstalled) && os.Getenv("CI") == "" {
 		tb.Skipf("%v", err)
 	}
-	tb.Fatalf("evm: %v", err)
+	tb.Fatalf("%v", err)
 }
 
 // Start starts anvil on a free loopback port with chain ID ChainID and

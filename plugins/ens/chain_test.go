@@ -31,9 +31,7 @@ var (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if keeper != nil {
-		keeper.run()
-	}
+	keeper.Run()
 	theChain.Close()
 	os.Exit(code)
 }
@@ -103,7 +101,7 @@ func setUp(ctx context.Context, c *evm.Chain) (*fixture, error) {
 }
 
 // rpcHost is the host name of the plugin's endpoint in the tests; its peer
-// is rpc, which forwards to the chain unless a test swaps it.
+// is rpc, which forwards to the chain unless a test swaps it (rpc.Use).
 const rpcHost = "rpc.test"
 
 // chainConfig is the plugin configuration for the sandbox: the endpoint,
@@ -122,87 +120,15 @@ func chainConfig(c *evm.Chain) map[string]any {
 	return cfg
 }
 
-// proxy forwards every request body to the chain's endpoint and copies
-// back the status and body.
-func proxy(c *evm.Chain) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c == nil {
-			http.Error(w, "no chain", http.StatusBadGateway)
-			return
-		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		res, err := http.Post(c.URL, "application/json", bytes.NewReader(body))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer res.Body.Close()
-		w.Header().Set("Content-Type", res.Header.Get("Content-Type"))
-		w.WriteHeader(res.StatusCode)
-		_, _ = io.Copy(w, res.Body)
-	})
-}
-
-// switchRPC is the peer of rpcHost: the handler a test installs with use,
-// by default proxy.
-type switchRPC struct {
-	mu sync.Mutex
-	h  http.Handler
-}
-
-func (s *switchRPC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	h := s.h
-	s.mu.Unlock()
-	h.ServeHTTP(w, r)
-}
-
-// use serves rpcHost with h until t ends.
-func (s *switchRPC) use(t testing.TB, h http.Handler) {
-	s.mu.Lock()
-	prev := s.h
-	s.h = h
-	s.mu.Unlock()
-	t.Cleanup(func() {
-		s.mu.Lock()
-		s.h = prev
-		s.mu.Unlock()
-	})
-}
-
-// keepTB is the testing.TB the shared plugin is started with: its cleanups
-// run in TestMain, after every test, instead of at the end of the first
-// test that asked for it.
-type keepTB struct {
-	testing.TB
-	mu       sync.Mutex
-	cleanups []func()
-}
-
-func (k *keepTB) Cleanup(f func()) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.cleanups = append(k.cleanups, f)
-}
-
-func (k *keepTB) run() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for i := len(k.cleanups) - 1; i >= 0; i-- {
-		k.cleanups[i]()
-	}
-}
+// proxy forwards every request to the chain (see evm.Chain.Handler).
+func proxy(c *evm.Chain) http.Handler { return c.Handler() }
 
 var (
 	pluginOnce sync.Once
 	shared     *abiv1.ResolverClient
 	sharedHost *plugintest.Host
-	rpc        = &switchRPC{}
-	keeper     *keepTB
+	rpc        = evm.NewSwitch(nil)
+	keeper     *evm.Keep
 )
 
 // sharedPlugin is the plugin's .wasm, built once and run once per test
@@ -212,8 +138,8 @@ func sharedPlugin(t testing.TB) *abiv1.ResolverClient {
 	t.Helper()
 	chainOnce.Do(startChain)
 	pluginOnce.Do(func() {
-		rpc.h = proxy(theChain)
-		keeper = &keepTB{TB: t}
+		rpc.Set(proxy(theChain))
+		keeper = evm.NewKeep(t)
 		sharedHost = plugintest.NewWasm(keeper, plugintest.BuildWasm(t, "."), plugintest.Options{
 			Config: chainConfig(theChain), Peers: map[string]http.Handler{rpcHost: rpc}})
 		shared = abiv1.NewResolverClient(sharedHost.Transport())

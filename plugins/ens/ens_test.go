@@ -364,7 +364,7 @@ func TestReverse(t *testing.T) {
 func TestWildcard(t *testing.T) {
 	p, c, f := onChain(t)
 	x := &extendedRPC{next: proxy(c), resolver: f.wildResolver, addr: f.carol}
-	rpc.use(t, x)
+	rpc.Use(t, x)
 	ctx := context.Background()
 	r, err := p.Resolve(ctx, &abiv1.ResolveRequest{Name: "any.thing.wild.eth"})
 	if err != nil {

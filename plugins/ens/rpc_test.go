@@ -96,7 +96,7 @@ func TestBadRPC(t *testing.T) {
 		{"HTTP 429", fixed(429, ``), abiv1.ErrorCodeRateLimited, "429"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rpc.use(t, tc.h)
+			rpc.Use(t, tc.h)
 			_, err := p.Resolve(ctx, &abiv1.ResolveRequest{Name: "alice.eth"})
 			e := mustCode(t, err, tc.code)
 			if !strings.Contains(e.Message, tc.msg) {

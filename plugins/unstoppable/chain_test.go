@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -31,9 +29,7 @@ var (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if keeper != nil {
-		keeper.run()
-	}
+	keeper.Run()
 	l1.Close()
 	l2.Close()
 	os.Exit(code)
@@ -111,81 +107,13 @@ func chainConfig() map[string]any {
 	}
 }
 
-func proxy(c *evm.Chain) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c == nil {
-			http.Error(w, "no chain", http.StatusBadGateway)
-			return
-		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		res, err := http.Post(c.URL, "application/json", bytes.NewReader(body))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer res.Body.Close()
-		w.Header().Set("Content-Type", res.Header.Get("Content-Type"))
-		w.WriteHeader(res.StatusCode)
-		_, _ = io.Copy(w, res.Body)
-	})
-}
-
-// switchRPC serves a chain's host name with the handler a test installs
-// with use, by default the proxy to the chain.
-type switchRPC struct {
-	mu sync.Mutex
-	h  http.Handler
-}
-
-func (s *switchRPC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	h := s.h
-	s.mu.Unlock()
-	h.ServeHTTP(w, r)
-}
-
-func (s *switchRPC) use(t testing.TB, h http.Handler) {
-	s.mu.Lock()
-	prev := s.h
-	s.h = h
-	s.mu.Unlock()
-	t.Cleanup(func() {
-		s.mu.Lock()
-		s.h = prev
-		s.mu.Unlock()
-	})
-}
-
-// keepTB runs the shared plugin's cleanups in TestMain.
-type keepTB struct {
-	testing.TB
-	mu       sync.Mutex
-	cleanups []func()
-}
-
-func (k *keepTB) Cleanup(f func()) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.cleanups = append(k.cleanups, f)
-}
-
-func (k *keepTB) run() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for i := len(k.cleanups) - 1; i >= 0; i-- {
-		k.cleanups[i]()
-	}
-}
+func proxy(c *evm.Chain) http.Handler { return c.Handler() }
 
 var (
 	pluginOnce sync.Once
 	shared     *abiv1.ResolverClient
-	rpc1, rpc2 = &switchRPC{}, &switchRPC{}
-	keeper     *keepTB
+	rpc1, rpc2 = evm.NewSwitch(nil), evm.NewSwitch(nil)
+	keeper     *evm.Keep
 )
 
 // sharedPlugin is the plugin's .wasm, built and started once per test
@@ -194,8 +122,9 @@ func sharedPlugin(t testing.TB) *abiv1.ResolverClient {
 	t.Helper()
 	chainOnce.Do(startChains)
 	pluginOnce.Do(func() {
-		rpc1.h, rpc2.h = proxy(l1), proxy(l2)
-		keeper = &keepTB{TB: t}
+		rpc1.Set(proxy(l1))
+		rpc2.Set(proxy(l2))
+		keeper = evm.NewKeep(t)
 		h := plugintest.NewWasm(keeper, plugintest.BuildWasm(t, "."), plugintest.Options{
 			Config: chainConfig(), Peers: map[string]http.Handler{l1Host: rpc1, l2Host: rpc2}})
 		shared = abiv1.NewResolverClient(h.Transport())

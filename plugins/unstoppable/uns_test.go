@@ -195,7 +195,7 @@ func TestBadRPC(t *testing.T) {
 		{"HTTP 429", fixed(429, ``), abiv1.ErrorCodeRateLimited, "429"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rpc1.use(t, tc.h)
+			rpc1.Use(t, tc.h)
 			// A name on l1 cannot be answered...
 			_, err := p.CheckOwnership(ctx, &abiv1.CheckOwnershipRequest{Name: "alice.crypto", Address: &abiv1.Address{Address: f.alice}})
 			if e := mustCode(t, err, tc.code); !strings.Contains(e.Message, tc.msg) {
