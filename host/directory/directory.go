@@ -125,6 +125,7 @@ type Service struct {
 	mu      sync.Mutex
 	pending map[string]int // "ent/object" → queued events not yet applied
 	status  map[string]*Status
+	dirty   map[string]bool // statuses changed since they were last saved
 
 	stop chan struct{}
 	done chan struct{}
@@ -153,7 +154,7 @@ func New(o Options) (*Service, error) {
 		o.TokenTTL = time.Hour
 	}
 	s := &Service{o: o, log: o.Logger.With("component", "directory"), m: newMetrics(o.Registerer),
-		pending: map[string]int{}, status: map[string]*Status{}}
+		pending: map[string]int{}, status: map[string]*Status{}, dirty: map[string]bool{}}
 	if err := s.loadPending(context.Background()); err != nil {
 		return nil, err
 	}
@@ -174,6 +175,7 @@ func (s *Service) Stop() {
 	close(s.stop)
 	<-s.done
 	s.stop = nil
+	s.flushStatus(context.Background())
 }
 
 func (s *Service) loop() {
@@ -189,6 +191,7 @@ func (s *Service) loop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		s.RetryDue(ctx)
 		s.pullDue(ctx)
+		s.flushStatus(ctx)
 		cancel()
 	}
 }
@@ -308,21 +311,41 @@ func (s *Service) statusOf(ctx context.Context, ent string) *Status {
 	return st
 }
 
-// updateStatus changes the status under the lock and persists it.
-func (s *Service) updateStatus(ctx context.Context, ent string, f func(*Status)) {
+// updateStatus changes the status under the lock. A change with save
+// (failures, pulls) is persisted at once; the counters of applied events
+// are persisted by the background loop (flushStatus), not once per event.
+func (s *Service) updateStatus(ctx context.Context, ent string, save bool, f func(*Status)) {
 	s.mu.Lock()
 	st := s.statusOf(ctx, ent)
 	f(st)
-	st.Pending = 0
-	for k, n := range s.pending {
-		if strings.HasPrefix(k, ent+"/") {
-			st.Pending += n
-		}
+	if !save {
+		s.dirty[ent] = true
+		s.mu.Unlock()
+		return
 	}
+	delete(s.dirty, ent)
 	b, _ := json.Marshal(st)
 	s.mu.Unlock()
+	s.saveStatus(ctx, ent, b)
+}
+
+func (s *Service) saveStatus(ctx context.Context, ent string, b []byte) {
 	if _, err := s.o.KV.Put(context.WithoutCancel(ctx), ns, "st/"+ent, b, store.KVCond{}); err != nil {
 		s.log.Warn("directory status not saved", "enterprise", ent, "err", err)
+	}
+}
+
+// flushStatus persists the statuses changed since they were last saved.
+func (s *Service) flushStatus(ctx context.Context) {
+	s.mu.Lock()
+	out := map[string][]byte{}
+	for ent := range s.dirty {
+		out[ent], _ = json.Marshal(s.status[ent])
+	}
+	clear(s.dirty)
+	s.mu.Unlock()
+	for ent, b := range out {
+		s.saveStatus(ctx, ent, b)
 	}
 }
 
@@ -539,7 +562,7 @@ func (s *Service) applyQueued(ctx context.Context, ent string, q *queued, fresh 
 		}
 		s.mu.Unlock()
 		s.audit(ctx, ent, AuditRecord{Kind: q.Kind, Action: q.Action, Object: q.ID, Source: q.Source, Result: "ok"})
-		s.updateStatus(ctx, ent, func(st *Status) { st.Events["applied"]++; st.LastEventAt = s.o.Now().UTC() })
+		s.updateStatus(ctx, ent, false, func(st *Status) { st.Events["applied"]++; st.LastEventAt = s.o.Now().UTC() })
 		return
 	}
 	q.Attempts++
@@ -553,7 +576,7 @@ func (s *Service) applyQueued(ctx context.Context, ent string, q *queued, fresh 
 	s.log.Warn("directory event failed; will retry", "enterprise", ent, "kind", q.Kind, "action", q.Action, "object", q.ID,
 		"step", step, "attempt", q.Attempts, "err", err)
 	s.audit(ctx, ent, AuditRecord{Kind: q.Kind, Action: q.Action, Object: q.ID, Source: q.Source, Result: "failed", Step: step, Error: err.Error()})
-	s.updateStatus(ctx, ent, func(st *Status) {
+	s.updateStatus(ctx, ent, true, func(st *Status) {
 		st.Events["failed"]++
 		st.LastEventAt = s.o.Now().UTC()
 		st.LastErrors = append(st.LastErrors, ErrorRecord{At: s.o.Now().UTC(), Object: q.object(), Step: step, Error: err.Error()})
@@ -706,6 +729,8 @@ type Link struct {
 	Groups       []string  `json:"groups,omitempty"`
 	Roles        []string  `json:"roles,omitempty"`
 	UpdatedAt    time.Time `json:"updatedAt"`
+
+	indexed string // the userName the index points at, as loaded
 }
 
 // Member states.
@@ -730,6 +755,7 @@ func (s *Service) loadLink(ctx context.Context, ent, id string) (*Link, error) {
 	if err := json.Unmarshal(b, &l); err != nil {
 		return nil, fmt.Errorf("directory: link %s: %w", id, err)
 	}
+	l.indexed = l.UserName
 	return &l, nil
 }
 
@@ -740,12 +766,13 @@ func (s *Service) saveLink(ctx context.Context, ent string, l *Link) error {
 		return err
 	}
 	ctx = context.WithoutCancel(ctx)
-	if l.UserName != "" {
+	if l.UserName != "" && !strings.EqualFold(l.UserName, l.indexed) {
 		// The index by userName, for sign-in (SSO answers a NameID that is
 		// the directory's userName or e-mail).
 		if _, err := s.o.KV.Put(ctx, ns, nameKey(ent, l.UserName), []byte(l.ID), store.KVCond{}); err != nil {
 			return err
 		}
+		l.indexed = l.UserName
 	}
 	_, err = s.o.KV.Put(ctx, ns, linkKey(ent, l.ID), b, store.KVCond{})
 	return err

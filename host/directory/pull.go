@@ -79,13 +79,13 @@ func (s *Service) Pull(ctx context.Context, ent string) (int, error) {
 		}
 		seen += len(res.Events)
 		cursor = res.NextCursor
-		s.updateStatus(ctx, ent, func(st *Status) { st.Pull.Cursor = cursor })
+		s.updateStatus(ctx, ent, true, func(st *Status) { st.Pull.Cursor = cursor })
 		if !res.More {
 			break
 		}
 	}
 	now := s.o.Now().UTC()
-	s.updateStatus(ctx, ent, func(st *Status) {
+	s.updateStatus(ctx, ent, true, func(st *Status) {
 		st.Pull.LastRunAt = now
 		st.Pull.EventsSeen += seen
 		if perr != nil {
