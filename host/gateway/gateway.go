@@ -233,7 +233,6 @@ func OpenWith(ctx context.Context, cfg *config.Config, log *slog.Logger, accessL
 		PublicURL: cfg.CredentialsPublicURL(), Logger: log, Registerer: reg}); err != nil {
 		return nil, fmt.Errorf("sso: %w", err)
 	}
-	g.SSO.Start()
 	g.Server, err = httpapi.New(httpapi.Deps{
 		Config: cfg, Logger: log, Store: g.Store, Backup: g.Store.Backup,
 		Keyring: g.Keyring, Tokens: g.Tokens, Policy: g.Policy, Limits: lim, Limiter: g.Limiter,
@@ -634,9 +633,6 @@ func (g *Gateway) closeParts() error {
 	var errs []error
 	if g.Directory != nil {
 		g.Directory.Stop()
-	}
-	if g.SSO != nil {
-		g.SSO.Stop()
 	}
 	if g.Plugins != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -98,9 +98,6 @@ type Options struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
-	// WarmEvery is the period of the keep-warm call Start runs (default
-	// 1 s; negative: none). See Start.
-	WarmEvery time.Duration
 }
 
 // Service runs enterprise SSO. It is safe for concurrent use.
@@ -108,9 +105,6 @@ type Service struct {
 	o      Options
 	logins *prometheus.CounterVec
 	mu     sync.Mutex // serialises status updates
-
-	stop chan struct{}
-	done chan struct{}
 }
 
 // New returns a Service.
@@ -127,9 +121,6 @@ func New(o Options) (*Service, error) {
 	if o.MemberTier == "" {
 		o.MemberTier = "individual"
 	}
-	if o.WarmEvery == 0 {
-		o.WarmEvery = time.Second
-	}
 	o.PublicURL = strings.TrimRight(o.PublicURL, "/")
 	s := &Service{o: o, logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gatewayd_sso_logins_total",
@@ -141,62 +132,6 @@ func New(o Options) (*Service, error) {
 		}
 	}
 	return s, nil
-}
-
-// warmID is the enterprise ID of the keep-warm call (no such enterprise).
-const warmID = "gatewayd-keep-warm"
-
-// Start runs the keep-warm loop until Stop: every WarmEvery it makes a
-// cheap call (Metadata of an enterprise that does not exist) to the saml
-// plugin, whose handling reaches the host's capabilities (its KV).
-//
-// Why: plugins/saml runs as a process plugin, and the go-plugin transport
-// of sdk-plugin dials the host's capability service on the plugin's first
-// capability call, while go-plugin's broker keeps the connection info the
-// host sent at start for 5 seconds only. A plugin whose first capability
-// call comes later (the first SAML login minutes after start, or after a
-// restart) would then fail every capability call. A call within the first
-// seconds of every (re)start keeps the connection; this loop makes one
-// every second.
-func (s *Service) Start() {
-	if s.o.WarmEvery < 0 || s.stop != nil {
-		return
-	}
-	s.stop, s.done = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(s.done)
-		s.warm()
-		t := time.NewTicker(s.o.WarmEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-s.stop:
-				return
-			case <-t.C:
-				s.warm()
-			}
-		}
-	}()
-}
-
-// Stop ends the loop Start runs.
-func (s *Service) Stop() {
-	if s.stop == nil {
-		return
-	}
-	close(s.stop)
-	<-s.done
-	s.stop = nil
-}
-
-func (s *Service) warm() {
-	c, err := s.sso()
-	if err != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, _ = c.Metadata(ctx, &abiv1.MetadataRequest{EnterpriseID: warmID})
 }
 
 // Error is a failure with the HTTP status and API error code to answer.
