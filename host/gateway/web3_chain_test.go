@@ -42,13 +42,18 @@ func TestWeb3RealChain(t *testing.T) {
 	if err := chain.RegisterETH(ctx, "gwproof", owner.hex(), 365*24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	if err := chain.Mint(ctx, owner.hex(), "gwproof.x", nil, nil); err != nil {
+		t.Fatal(err)
+	}
 
 	cfg := web3Config(t)
 	cfg.DID.CacheTTLNames = 300 * time.Millisecond
 	installENS(t, cfg, chain)
+	installUNS(t, cfg, chain)
 	caip := "eip155:" + strconv.Itoa(evm.ChainID)
 	tg := startGateway(t, cfg, func(g *gateway.Gateway) {
-		g.Web3.SetTLDs(map[string]web3.Registry{"eth": {Name: "ENS", Plugin: "ens", Chains: []string{caip}}})
+		g.Web3.SetTLDs(map[string]web3.Registry{"eth": {Name: "ENS", Plugin: "ens", Chains: []string{caip}},
+			"x": {Name: "UNS", Plugin: "unstoppable", Chains: []string{caip}}})
 		// The ens guest's start (Go runtime and ENSIP-15 tables) can take
 		// longer than the manager's default 10 s warm-up on a loaded test
 		// machine: the plugins are run by a manager of the same root with
@@ -62,8 +67,10 @@ func TestWeb3RealChain(t *testing.T) {
 		g.Plugins = m
 		g.Web3.SetPlugins(m)
 	})
-	if _, ok := tg.g.Plugins.Get("ens"); !ok {
-		t.Fatalf("plugins/ens not loaded: %+v", tg.g.Plugins.List())
+	for _, p := range []string{"ens", "unstoppable"} {
+		if _, ok := tg.g.Plugins.Get(p); !ok {
+			t.Fatalf("plugins/%s not loaded: %+v", p, tg.g.Plugins.List())
+		}
 	}
 	// A call that needs a new instance of the guest may take as long.
 	tg.client.Timeout = time.Minute
@@ -140,15 +147,49 @@ func TestWeb3RealChain(t *testing.T) {
 	if _, id, _ := w.resolvesTo("gwproof.eth"); id != w.didOf(fresh.AccessToken) {
 		t.Fatalf("after the new registrant's proof gwproof.eth → %s", id)
 	}
+
+	// A UNS name on the same chain, through the real plugins/unstoppable
+	// (UNSRegistry via the ProxyReader).
+	uns := w.register("uns@example.com")
+	c = w.challenge(uns.AccessToken, "gwproof.x")
+	if c.Address != owner.hex() || c.ChainID != evm.ChainID {
+		t.Fatalf("UNS challenge: %+v", c)
+	}
+	if r := w.verify(uns.AccessToken, map[string]string{"domain": "gwproof.x", "address": c.Address, "signature": owner.sign(c.Message), "message": c.Message}); r.status != http.StatusCreated ||
+		!strings.Contains(string(r.body), "did:uns:gwproof.x") || !strings.Contains(string(r.body), `"registry":"UNS"`) {
+		t.Fatalf("UNS verify: %d %s", r.status, r.body)
+	}
+	if _, id, r := w.resolvesTo("gwproof.x"); id != w.didOf(uns.AccessToken) {
+		t.Fatalf("gwproof.x → %s %s", id, r.body)
+	}
+	if st, _, r := w.resolvesTo("gwnobody.x"); st != 404 {
+		t.Fatalf("gwnobody.x → %d %s", st, r.body)
+	}
 }
 
-// installENS installs the real plugins/ens, built to Wasm, configured for
-// the sandbox chain (its chain ID and ENS contract addresses) and granted
-// HTTP to anvil's loopback endpoint only.
+// installENS installs the real plugins/ens configured for the sandbox
+// chain (its chain ID and ENS contract addresses).
 func installENS(t *testing.T, cfg interface{ PluginsDir() string }, chain *evm.Chain) {
+	installChainPlugin(t, cfg, chain, "ens", map[string]any{
+		"rpcUrls": []string{chain.URL}, "chainId": evm.ChainID,
+		"registry": chain.ENS.Registry, "baseRegistrar": chain.ENS.BaseRegistrar, "nameWrapper": chain.ENS.NameWrapper,
+	})
+}
+
+// installUNS installs the real plugins/unstoppable reading UNS from the
+// sandbox chain only (its ProxyReader).
+func installUNS(t *testing.T, cfg interface{ PluginsDir() string }, chain *evm.Chain) {
+	installChainPlugin(t, cfg, chain, "unstoppable", map[string]any{
+		"networks": []map[string]any{{"chainId": evm.ChainID, "rpcUrls": []string{chain.URL}, "proxyReader": chain.UNS.ProxyReader}},
+	})
+}
+
+// installChainPlugin installs plugins/<name>, built to Wasm, with config,
+// granted HTTP to anvil's loopback endpoint only.
+func installChainPlugin(t *testing.T, cfg interface{ PluginsDir() string }, chain *evm.Chain, name string, config map[string]any) {
 	t.Helper()
-	wasm := plugintest.BuildWasm(t, "github.com/ubeu/gateway/plugins/ens")
-	schema, err := os.ReadFile(filepath.Join("..", "..", "plugins", "ens", "config.schema.json"))
+	wasm := plugintest.BuildWasm(t, "github.com/ubeu/gateway/plugins/"+name)
+	schema, err := os.ReadFile(filepath.Join("..", "..", "plugins", name, "config.schema.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +201,7 @@ func installENS(t *testing.T, cfg interface{ PluginsDir() string }, chain *evm.C
 	src := t.TempDir()
 	os.WriteFile(filepath.Join(src, "plugin.wasm"), wasm, 0o644)
 	os.WriteFile(filepath.Join(src, "config.schema.json"), schema, 0o644)
-	os.WriteFile(filepath.Join(src, "plugin.yaml"), []byte(fmt.Sprintf(`name: ens
+	os.WriteFile(filepath.Join(src, "plugin.yaml"), []byte(fmt.Sprintf(`name: %s
 publisher: UBeU
 version: 0.1.0
 interfaces: [resolver]
@@ -177,11 +218,8 @@ capabilities:
     allow_private: true
 limits: {call_timeout: 15s}
 config_schema: {file: config.schema.json, sha256: %x}
-`, sha256.Sum256(wasm), u.Hostname(), port, sha256.Sum256(schema))), 0o644)
-	conf, _ := json.Marshal(map[string]any{
-		"rpcUrls": []string{chain.URL}, "chainId": evm.ChainID,
-		"registry": chain.ENS.Registry, "baseRegistrar": chain.ENS.BaseRegistrar, "nameWrapper": chain.ENS.NameWrapper,
-	})
+`, name, sha256.Sum256(wasm), u.Hostname(), port, sha256.Sum256(schema))), 0o644)
+	conf, _ := json.Marshal(config)
 	if _, err := pluginpkg.Install(context.Background(), src, pluginpkg.InstallOptions{
 		Root: cfg.PluginsDir(), AllowUnsigned: true, ABIVersion: "1.0",
 		Grants: pluginpkg.Grants{Capabilities: []string{"log", "config", "http"}, HTTPHosts: []string{u.Hostname()}, HTTPAllowPrivate: true},
