@@ -413,3 +413,21 @@ func TestReverseName(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReverseName: reverseName never panics, and an address it accepts
+// names the same reverse node whichever way it was written.
+func FuzzReverseName(f *testing.F) {
+	for _, n := range []string{"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "5aaeb6053f3e94c9b9a09f33669435e7ef1beaed.addr.reverse", "x.addr.reverse", "alice.eth", ".addr.reverse"} {
+		f.Add(n)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		addr, ok, err := reverseName(name)
+		if !ok || err != nil {
+			return
+		}
+		again, ok2, err2 := reverseName(strings.ToLower(addr.Hex()[2:]) + ".addr.reverse")
+		if !ok2 || err2 != nil || again != addr {
+			t.Fatalf("%q → %s, round trip %s %v", name, addr.Hex(), again.Hex(), err2)
+		}
+	})
+}

@@ -23,6 +23,13 @@ func (s *settings) normalise(name string) (string, error) {
 	if len(name) > maxName {
 		return "", abiv1.Errorf(abiv1.ErrorCodeInvalidArgument, "name of %d bytes, at most %d", len(name), maxName)
 	}
+	// ASCII only, checked before lowercasing: strings.ToLower would turn
+	// the Kelvin sign U+212A into "k".
+	for i := 0; i < len(name); i++ {
+		if name[i] >= 0x80 {
+			return "", abiv1.Errorf(abiv1.ErrorCodeInvalidArgument, "%+q: UNS labels are ASCII letters, digits and '-'", name)
+		}
+	}
 	n := strings.ToLower(name)
 	labels := strings.Split(n, ".")
 	if len(labels) < 2 {

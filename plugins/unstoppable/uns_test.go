@@ -53,7 +53,7 @@ func TestConfig(t *testing.T) {
 func TestBadNames(t *testing.T) {
 	p := sharedPlugin(t)
 	ctx := context.Background()
-	for _, n := range []string{"", "crypto", "alice.eth", "alice.com", "ali ce.crypto", "алиса.crypto", "a..crypto", ".crypto", "alice.crypto.", "a_b.x", "a\u200bb.x", strings.Repeat("a", 250) + ".crypto"} {
+	for _, n := range []string{"", "crypto", "alice.eth", "alice.com", "ali ce.crypto", "алиса.crypto", "a..crypto", ".crypto", "alice.crypto.", "a_b.x", "a\u200bb.x", "\u212a.crypto", strings.Repeat("a", 250) + ".crypto"} {
 		_, err := p.Resolve(ctx, &abiv1.ResolveRequest{Name: n})
 		mustCode(t, err, abiv1.ErrorCodeInvalidArgument)
 		_, err = p.CheckOwnership(ctx, &abiv1.CheckOwnershipRequest{Name: n, Address: &abiv1.Address{Address: "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"}})
@@ -247,5 +247,38 @@ func BenchmarkCheckOwnership(b *testing.B) {
 			times = append(times, time.Since(st))
 		}
 		reportMedian(b, times)
+	})
+}
+
+// FuzzNormalise: any name is either refused with INVALID_ARGUMENT or comes
+// out lowercase ASCII labels of [a-z0-9-] under a UNS TLD, and normalising
+// that again changes nothing.
+func FuzzNormalise(f *testing.F) {
+	s, err := parseConfig(nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, n := range []string{"alice.crypto", "Alice.X", "a.b.c.wallet", "алиса.crypto", "a..x", "x", "", "a\x00.x", "\u212a.crypto"} {
+		f.Add(n)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		n, err := s.normalise(name)
+		if err != nil {
+			if abiv1.AsError(err).Code != abiv1.ErrorCodeInvalidArgument {
+				t.Fatalf("%q: %v", name, err)
+			}
+			return
+		}
+		if len(n) != len(name) || strings.ContainsFunc(name, func(r rune) bool { return r >= 0x80 }) {
+			t.Fatalf("%q (not ASCII) accepted as %q", name, n)
+		}
+		if n != strings.ToLower(name) || strings.ContainsFunc(n, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.')
+		}) {
+			t.Fatalf("%q normalised to %q", name, n)
+		}
+		if again, err := s.normalise(n); err != nil || again != n {
+			t.Fatalf("%q: not idempotent: %q %v", n, again, err)
+		}
 	})
 }
