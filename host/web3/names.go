@@ -37,8 +37,10 @@ var (
 // to ENS, the Unstoppable Domains TLDs to UNS.
 func DefaultTLDs() map[string]Registry {
 	m := map[string]Registry{"eth": ENS}
-	for _, t := range []string{"crypto", "nft", "x", "wallet", "blockchain", "bitcoin", "dao", "888", "zil",
-		"polygon", "unstoppable", "klever", "hi", "kresus", "anime", "manga", "binanceus", "go"} {
+	// The TLDs plugins/unstoppable serves by default.
+	for _, t := range []string{"crypto", "x", "nft", "wallet", "blockchain", "bitcoin", "dao", "888", "zil", "polygon",
+		"unstoppable", "klever", "hi", "kresus", "anime", "manga", "binanceus", "go", "altimist", "pudgy", "austin",
+		"bitget", "pog", "clay", "witg", "metropolis", "wrkx", "secret", "raiin", "tball", "farms", "dfz", "kryptic", "ubu"} {
 		m[t] = UNS
 	}
 	return m
