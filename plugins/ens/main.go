@@ -36,6 +36,13 @@
 // error, HTTP error, JSON-RPC error, an over-large or malformed reply, a
 // wrong chain ID, return data that does not decode); RATE_LIMITED on HTTP
 // 429.
+//
+// Cost: building go-ens-normalize's ENSIP-15 tables allocates ~43 MB and
+// takes ~0.15–0.35 s natively but seconds inside the Go Wasm guest (7–20 s
+// measured on a loaded 2-core machine), so init does it when an instance
+// starts rather than under the deadline of its first call. Instances are
+// pooled: the cost is paid once per instance, and a call costs ~3 ms
+// against a local chain (see BenchmarkCheckOwnership).
 package main
 
 import (
