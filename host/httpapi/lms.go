@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -320,7 +322,7 @@ func (s *Server) lmsSync(c *Ctx) error {
 	if _, err := s.LMS.Connection(c, ent, connID); err != nil {
 		return lmsError(err, "connection")
 	}
-	o := lms.SyncOptions{MappingIDs: mappings, Trigger: "api", ReportID: lms.NewReportID()}
+	o := lms.SyncOptions{MappingIDs: mappings, Trigger: "api", ReportID: lms.NewReportID(), Quota: s.lmsQuota(c.apiKey.ID, c.apiKey.MonthlyLimit)}
 	if req.Async {
 		// The sync outlives the request: it runs on the server's context.
 		go func() {
@@ -373,4 +375,34 @@ func (s *Server) lmsReportsGet(c *Ctx) error {
 		return lmsError(err, "report")
 	}
 	return c.JSON(http.StatusOK, r)
+}
+
+// lmsQuota takes a sync's badges from the API key's monthly issuance limit,
+// the counter /api/v1/badges/issue and the credential routes use: a batch
+// over the limit is not issued (the report says LIMIT_EXCEEDED; the next
+// sync resumes there). Nil when the key has no limit.
+func (s *Server) lmsQuota(keyID string, limit int) func(context.Context, int) error {
+	if limit <= 0 {
+		return nil
+	}
+	return func(ctx context.Context, n int) error {
+		if n == 0 {
+			return nil
+		}
+		now := s.Now().UTC()
+		key := "apikey-month/" + keyID + "/" + now.Format("2006-01")
+		return s.Store.Counters().Update(ctx, key, func(old []byte) ([]byte, error) {
+			var m monthly
+			if old != nil {
+				if err := json.Unmarshal(old, &m); err != nil {
+					return nil, err
+				}
+			}
+			if n > 0 && m.Used+n > limit {
+				return nil, fmt.Errorf("monthly_credentials: %d used of %d, %d more asked", m.Used, limit, n)
+			}
+			m.Used = max(0, m.Used+n)
+			return json.Marshal(m)
+		})
+	}
 }

@@ -159,6 +159,11 @@ type SyncOptions struct {
 	// ClaimsOnly issues the pending claims whose learner now has an
 	// account and reads nothing from the LMS.
 	ClaimsOnly bool
+	// Quota, if set, takes n badges from the caller's allowance before a
+	// batch is issued (n < 0 gives back what a failed batch did not
+	// issue); an error stops the mapping at its cursor, nothing of the
+	// batch issued, and is reported with code LIMIT_EXCEEDED.
+	Quota func(ctx context.Context, n int) error
 	// ReportID names the report (default: a new ID); NewReportID makes
 	// one, for a caller that answers before the sync ends.
 	ReportID string
@@ -192,6 +197,7 @@ type claim struct {
 
 // syncRun is the state of one sync.
 type syncRun struct {
+	quota func(ctx context.Context, n int) error
 	rep  *Report
 	conn *Connection
 	ent  *store.Enterprise
@@ -246,7 +252,7 @@ func (s *Service) Sync(ctx context.Context, ent, id string, o SyncOptions) (*Rep
 	if err := s.saveReport(ctx, rep); err != nil {
 		return nil, err
 	}
-	s.runSync(ctx, rep, c, ms, o.ClaimsOnly, log)
+	s.runSync(ctx, rep, c, ms, o, log)
 	rep.FinishedAt = s.now().UTC()
 	switch {
 	case rep.Status == StatusFailed:
@@ -268,7 +274,7 @@ func (s *Service) Sync(ctx context.Context, ent, id string, o SyncOptions) (*Rep
 	return rep, nil
 }
 
-func (s *Service) runSync(ctx context.Context, rep *Report, c *Connection, ms []*Mapping, claimsOnly bool, log interface {
+func (s *Service) runSync(ctx context.Context, rep *Report, c *Connection, ms []*Mapping, o SyncOptions, log interface {
 	WarnContext(context.Context, string, ...any)
 }) {
 	fail := func(code, msg string) {
@@ -291,11 +297,11 @@ func (s *Service) runSync(ctx context.Context, rep *Report, c *Connection, ms []
 		fail("ENTERPRISE", "the enterprise has no issuing DID")
 		return
 	}
-	run := &syncRun{rep: rep, conn: c, ent: e, tr: abiv1.NewLMSClient(t), ctx: WithConnection(ctx, plugin, c.BaseURL, tok)}
+	run := &syncRun{rep: rep, conn: c, ent: e, tr: abiv1.NewLMSClient(t), ctx: WithConnection(ctx, plugin, c.BaseURL, tok), quota: o.Quota}
 	if err := s.releaseClaims(run, ms); err != nil {
 		rep.error(SyncError{Code: "CLAIMS", Message: err.Error()})
 	}
-	if claimsOnly {
+	if o.ClaimsOnly {
 		return
 	}
 	slices.SortFunc(ms, func(a, b *Mapping) int { return strings.Compare(a.ID, b.ID) })
@@ -374,7 +380,11 @@ func (s *Service) syncMapping(run *syncRun, m *Mapping, mr *MappingReport) error
 		}
 		mr.Pages++
 		if err := s.handlePage(run, m, mr, resp.Completions, seenLearners); err != nil {
-			run.rep.error(SyncError{MappingID: m.ID, CourseID: m.CourseID, Code: "ISSUANCE", Message: clip(err.Error(), 500)})
+			code := "ISSUANCE"
+			if _, ok := errors.AsType[*quotaError](err); ok {
+				code = "LIMIT_EXCEEDED"
+			}
+			run.rep.error(SyncError{MappingID: m.ID, CourseID: m.CourseID, Code: code, Message: clip(err.Error(), 500)})
 			return err
 		}
 		next := resp.NextCursor
@@ -608,6 +618,11 @@ func (s *Service) issueBatch(run *syncRun, m *Mapping, mr *MappingReport, batch 
 		items = append(items, credentials.BatchItem{Credential: cred, Options: credentials.IssueOptions{OpenBadges: true}})
 		todo = append(todo, p)
 	}
+	if len(items) > 0 && run.quota != nil {
+		if err := run.quota(ctx, len(items)); err != nil {
+			return &quotaError{err}
+		}
+	}
 	if len(items) > 0 {
 		ictx := ctx
 		if s.o.Treasury != nil {
@@ -620,6 +635,9 @@ func (s *Service) issueBatch(run *syncRun, m *Mapping, mr *MappingReport, batch 
 		}
 		res, err := s.o.Credentials.IssueBatch(ictx, credentials.Issuer{EnterpriseID: run.ent.ID, DID: run.ent.ManagedDID, Name: run.ent.OrganizationName}, items)
 		if err != nil {
+			if run.quota != nil {
+				_ = run.quota(context.WithoutCancel(ctx), -len(items))
+			}
 			return fmt.Errorf("issue %d badges: %w", len(items), err)
 		}
 		ok := 0
@@ -641,6 +659,9 @@ func (s *Service) issueBatch(run *syncRun, m *Mapping, mr *MappingReport, batch 
 		}
 		rep.issued(mr, ok)
 		s.m.completions.WithLabelValues("issued").Add(float64(ok))
+		if run.quota != nil && ok < len(items) {
+			_ = run.quota(context.WithoutCancel(ctx), ok-len(items))
+		}
 	}
 	if err := s.writeAll(context.WithoutCancel(ctx), marks); err != nil {
 		return fmt.Errorf("record issued badges: %w", err)
@@ -831,3 +852,9 @@ func clip(s string, n int) string {
 	}
 	return s
 }
+
+// quotaError is a batch the caller's allowance refused.
+type quotaError struct{ err error }
+
+func (e *quotaError) Error() string { return "usage limit: " + e.err.Error() }
+func (e *quotaError) Unwrap() error { return e.err }
