@@ -198,11 +198,11 @@ type claim struct {
 // syncRun is the state of one sync.
 type syncRun struct {
 	quota func(ctx context.Context, n int) error
-	rep  *Report
-	conn *Connection
-	ent  *store.Enterprise
-	tr   *abiv1.LMSClient
-	ctx  context.Context // bound to the connection
+	rep   *Report
+	conn  *Connection
+	ent   *store.Enterprise
+	tr    *abiv1.LMSClient
+	ctx   context.Context // bound to the connection
 }
 
 // Sync runs a sync of connection id of enterprise ent and returns its
