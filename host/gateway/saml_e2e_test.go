@@ -527,6 +527,21 @@ func TestSAMLBadInput(t *testing.T) {
 	if r.status != 200 || sess.UserID != u.ID {
 		t.Fatalf("second login: %d %s", r.status, r.body)
 	}
+	// IdP-initiated login (SimpleSAMLphp's unsolicited response, no
+	// InResponseTo, no RelayState of ours): refused by default (above),
+	// accepted once the enterprise enables it.
+	sg.configure(t, map[string]any{"jitProvisioning": true, "allowIdpInitiated": true})
+	b5 := browser()
+	f5, err := sg.idp.Login(context.Background(), &http.Client{Jar: b5.Jar, Timeout: 20 * time.Second},
+		sg.idp.IdPInitiatedURL(sg.base+"/saml/"+sg.ent+"/metadata"), "alice", "alicepass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = post(t, b5, f5.Action, f5.Fields)
+	json.Unmarshal(r.body, &sess)
+	if r.status != 200 || sess.UserID != u.ID {
+		t.Fatalf("IdP-initiated login: %d %s", r.status, r.body)
+	}
 	// Disabled, then removed.
 	sg.configure(t, map[string]any{"enabled": false})
 	res, _ = browser().Get(sg.base + "/saml/" + sg.ent + "/login")

@@ -327,6 +327,13 @@ func (idp *IdP) Metadata(ctx context.Context) ([]byte, error) {
 	return b, nil
 }
 
+// IdPInitiatedURL is where a browser starts an IdP-initiated login for the
+// SP spEntityID (SimpleSAMLphp's saml2/idp/SSOService.php?spentityid=…);
+// pass it to Login as the redirect URL.
+func (idp *IdP) IdPInitiatedURL(spEntityID string) string {
+	return idp.BaseURL + "saml2/idp/SSOService.php?spentityid=" + url.QueryEscape(spEntityID)
+}
+
 // PostedForm is the auto-submitted form the IdP answers a successful login
 // with (SAML Bindings 3.5, HTTP-POST).
 type PostedForm struct {
