@@ -64,6 +64,13 @@ func TestAttacksRefused(t *testing.T) {
 			d.Root().InsertChildAt(2, ext)
 			return docString(t, d)
 		}},
+		{"signed assertion only inside Extensions, none in its place", abiv1.ErrorCodeUnauthenticated, func(e *env, id string) string {
+			d := e.idp.response(t, e.opts(id))
+			ext := etree.NewElement("samlp:Extensions")
+			ext.AddChild(e.signedFor(id))
+			d.Root().InsertChildAt(2, ext)
+			return docString(t, d)
+		}},
 		{"XSW signed assertion inside the evil one's Signature/Object", abiv1.ErrorCodeUnauthenticated, func(e *env, id string) string {
 			s := e.signedFor(id)
 			ev := e.evil(id)
