@@ -42,7 +42,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -175,9 +174,7 @@ func StartChain(ctx context.Context, chainID uint64) (*Chain, error) {
 		"--chain-id", strconv.FormatUint(chainID, 10), "--hardfork", "prague",
 		"--mnemonic", Mnemonic, "--accounts", "10", "--auto-impersonate",
 		"--silent")
-	// Its own process group, so that Close also stops a child the npm
-	// wrapper script may have started.
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	c.cmd.SysProcAttr = procAttr()
 	c.cmd.Stdout = io.Discard
 	c.cmd.Stderr = c.stderr
 	if err := c.cmd.Start(); err != nil {
@@ -205,7 +202,7 @@ func (c *Chain) Close() {
 	if c == nil || c.cmd == nil || c.cmd.Process == nil {
 		return
 	}
-	_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+	kill(c.cmd.Process)
 	_ = c.cmd.Wait()
 }
 
