@@ -1,8 +1,12 @@
 package openbadges
 
 import (
+	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"testing"
+
+	"github.com/ubeu/gateway/host/vc/dataintegrity"
 )
 
 // BenchmarkBuildValidate is the issuing path before signing: check the request, build the
@@ -65,6 +69,27 @@ func BenchmarkBakeSVG(b *testing.B) {
 			b.Fatal(err)
 		}
 		if _, err := UnbakeSVG(baked); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSignRDFC signs a built badge with eddsa-rdfc-2022, as badge
+// issuance does (JSON-LD expansion of the OB 3.0 context, RDF
+// canonicalisation, Ed25519).
+func BenchmarkSignRDFC(b *testing.B) {
+	cred, err := Build(fullRequest(), Profile{Name: "University", URL: "https://university.example"}, testOpts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, _ := json.Marshal(cred)
+	var doc map[string]any
+	json.Unmarshal(raw, &doc)
+	_, key, _ := ed25519.GenerateKey(nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := dataintegrity.Sign(context.Background(), doc, key, dataintegrity.ProofOptions{
+			Cryptosuite: dataintegrity.EdDSARDFC2022, VerificationMethod: "did:example:issuer#key-1"}); err != nil {
 			b.Fatal(err)
 		}
 	}
