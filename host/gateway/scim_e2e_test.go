@@ -81,12 +81,24 @@ var (
 	scimCacheDir  string
 )
 
+// scimWasmCache is a compilation cache kept between runs in the temporary
+// directory, one per user (wazero writes its entries atomically, so test
+// binaries running at once may share it); entries unused for a day are
+// removed.
 func scimWasmCache(t testing.TB) string {
 	scimCacheOnce.Do(func() {
-		d, err := os.MkdirTemp("", "gatewayd-scim-wasm-cache-")
-		if err != nil {
+		d := filepath.Join(os.TempDir(), fmt.Sprintf("gatewayd-test-wasm-cache-%d", os.Getuid()))
+		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
+		_ = filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
+			if err == nil && !e.IsDir() {
+				if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {
+					_ = os.Remove(p)
+				}
+			}
+			return nil
+		})
 		scimCacheDir = d
 	})
 	return scimCacheDir
