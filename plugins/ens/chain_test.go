@@ -61,9 +61,13 @@ func startChain() {
 
 const year = 365 * 24 * time.Hour
 
+// btcScript is a Bitcoin P2PKH output script, the form ENSIP-9 stores coin
+// type 0 in (https://docs.ens.domains/ensip/9).
+var btcScript, _ = hex.DecodeString("76a91462e907b15cbf27d5425399ebf6f0fb50ebb88f1888ac")
+
 // setUp registers the names the tests read, with the real contracts:
 //
-//	alice.eth      registrant alice, PublicResolver, addr/text/Polygon addr, alice's primary name
+//	alice.eth      registrant alice, PublicResolver, addr/text/Polygon and Bitcoin addrs, alice's primary name
 //	owned.alice.eth  subname owned by eve, no resolver
 //	bob.eth        wrapped in the NameWrapper by bob, addr bob
 //	carol.eth      registered to carol, then its registration transferred to dave
@@ -80,6 +84,7 @@ func setUp(ctx context.Context, c *evm.Chain) (*fixture, error) {
 		func() error { return c.SetText(ctx, f.alice, "alice.eth", "url", "https://alice.example") },
 		func() error { return c.SetText(ctx, f.alice, "alice.eth", "com.github", "alice") },
 		func() error { return c.SetAddrCoin(ctx, f.alice, "alice.eth", 2147483785, polygon) },
+		func() error { return c.SetAddrCoin(ctx, f.alice, "alice.eth", 0, btcScript) },
 		func() error { return c.SetReverseName(ctx, f.alice, "alice.eth") },
 		func() error { return c.SetSubname(ctx, f.alice, "alice.eth", "owned", f.eve, evm.ZeroAddress) },
 		func() error { return c.RegisterETH(ctx, "bob", f.bob, 10*year) },
@@ -112,7 +117,7 @@ func chainConfig(c *evm.Chain) map[string]any {
 		"rpcUrls":   []string{"http://" + rpcHost + "/"},
 		"chainId":   evm.ChainID,
 		"textKeys":  []string{"url", "com.github", "email"},
-		"coinTypes": []uint64{2147483785},
+		"coinTypes": []uint64{2147483785, 0},
 	}
 	if c != nil {
 		cfg["registry"], cfg["baseRegistrar"], cfg["nameWrapper"] = c.ENS.Registry, c.ENS.BaseRegistrar, c.ENS.NameWrapper

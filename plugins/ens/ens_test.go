@@ -167,6 +167,7 @@ func TestOwned(t *testing.T) {
 	want := map[string]string{
 		"addr.60":         checksum(t, f.alice),
 		"addr.2147483785": checksum(t, f.alice),
+		"addr.0":          "0x76a91462e907b15cbf27d5425399ebf6f0fb50ebb88f1888ac",
 		"text.url":        "https://alice.example",
 		"text.com.github": "alice",
 	}
