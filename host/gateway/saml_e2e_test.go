@@ -448,6 +448,9 @@ func TestSAMLBadInput(t *testing.T) {
 	wantError(t, put(map[string]any{"enabled": true, "idpMetadataUrl": "http://idp.example/metadata"}, own...), 400, "VALIDATION_ERROR")
 	wantError(t, put(map[string]any{"enabled": true, "idpMetadataXml": string(meta), "attributeMapping": map[string]any{"salary": "x"}}, own...), 400, "VALIDATION_ERROR")
 	wantError(t, put(map[string]any{"enabled": true, "idpMetadataXml": string(meta), "nameIdFormat": "urn:evil"}, own...), 400, "VALIDATION_ERROR")
+	// Valid for the schema, unusable by the plugin: refused at once.
+	wantError(t, put(map[string]any{"enabled": true, "idpMetadataXml": "<EntityDescriptor/>"}, own...), 400, "VALIDATION_ERROR")
+	wantError(t, put(map[string]any{"enabled": true, "idpMetadataXml": `<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>`}, own...), 400, "VALIDATION_ERROR")
 	wantError(t, sg.do("PUT", "/api/v1/enterprises/"+sg.ent+"/sso", `{}`, append(own, "Content-Type", "application/xml")...), 415, "UNSUPPORTED_MEDIA_TYPE")
 	wantError(t, sg.oversized("PUT", "/api/v1/enterprises/"+sg.ent+"/sso", own...), 413, "PAYLOAD_TOO_LARGE")
 	wantError(t, sg.do("PUT", "/api/v1/enterprises/nope/sso", good, own...), 404, "NOT_FOUND")

@@ -237,8 +237,35 @@ func (s *Service) SetConfig(ctx context.Context, ent string, st Settings) (*View
 	now := s.o.Now().UTC()
 	hs, _ := json.Marshal(hostSettings{Enabled: st.Enabled, JITProvisioning: st.JITProvisioning, UpdatedAt: now})
 	kv := s.o.Store.KV()
+	prev, _, perr := kv.Get(ctx, nsPlugin, "connector/"+ent)
+	if perr != nil && !errors.Is(perr, store.ErrNotFound) {
+		return nil, perr
+	}
 	if _, err := kv.Put(ctx, nsPlugin, "connector/"+ent, conn, store.KVCond{}); err != nil {
 		return nil, err
+	}
+	// The plugin builds the SP from it now (IdP metadata parsed or
+	// fetched, signing certificates, sp_key): settings it cannot use are
+	// refused here rather than at the first login. Without a loaded plugin
+	// they are kept unchecked (the status says so).
+	if c, err := s.sso(); err == nil {
+		if _, err := c.Metadata(ctx, &abiv1.MetadataRequest{EnterpriseID: ent}); err != nil {
+			if prev != nil {
+				_, _ = kv.Put(ctx, nsPlugin, "connector/"+ent, prev, store.KVCond{})
+			} else {
+				_ = kv.Delete(ctx, nsPlugin, "connector/"+ent, store.KVCond{})
+			}
+			e := pluginError(err)
+			if e.Status == http.StatusServiceUnavailable {
+				var ae *abiv1.Error
+				if errors.As(err, &ae) && ae.Code == abiv1.ErrorCodeUnavailable {
+					// The plugin could not use the IdP metadata or key.
+					return nil, &Error{Status: http.StatusBadRequest, Code: CodeValidation, Message: "the SAML plugin cannot use these settings: " + ae.Message,
+						Details: map[string]any{"field": "idpMetadata"}, cause: err}
+				}
+			}
+			return nil, e
+		}
 	}
 	if _, err := kv.Put(ctx, nsHost, "config/"+ent, hs, store.KVCond{}); err != nil {
 		return nil, err

@@ -31,6 +31,7 @@ type fakeSSO struct {
 	consumes []*abiv1.ConsumeResponseRequest
 	identity *abiv1.Identity
 	err      error
+	metaErr  error
 }
 
 func (f *fakeSSO) BeginLogin(_ context.Context, r *abiv1.BeginLoginRequest) (*abiv1.BeginLoginResponse, error) {
@@ -50,7 +51,12 @@ func (f *fakeSSO) ConsumeResponse(_ context.Context, r *abiv1.ConsumeResponseReq
 	return &abiv1.ConsumeResponseResponse{Identity: f.identity}, nil
 }
 
-func (f *fakeSSO) Metadata(context.Context, *abiv1.MetadataRequest) (*abiv1.MetadataResponse, error) {
+func (f *fakeSSO) Metadata(_ context.Context, r *abiv1.MetadataRequest) (*abiv1.MetadataResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.metaErr != nil {
+		return nil, f.metaErr
+	}
 	return &abiv1.MetadataResponse{XML: []byte("<md/>")}, nil
 }
 
@@ -161,6 +167,15 @@ func TestSetConfig(t *testing.T) {
 	if conn["acsUrl"] != "https://gw.example/saml/ent-1/acs" || conn["entityId"] != "https://gw.example/saml/ent-1/metadata" || conn["jitProvisioning"] != nil {
 		t.Fatalf("stored connector: %s", raw)
 	}
+	// Settings the plugin cannot use (its Metadata fails): refused, the
+	// previous connector kept.
+	f.fake.metaErr = abiv1.Errorf(abiv1.ErrorCodeUnavailable, "IdP metadata: no signing certificate")
+	_, err = f.svc.SetConfig(ctx, f.ent, Settings{Enabled: true, IdPMetadataXML: "<nope/>"})
+	wantErr(t, err, http.StatusBadRequest, CodeValidation)
+	if after, _, _ := f.st.KV().Get(ctx, "plugin:saml", "connector/ent-1"); !bytes.Equal(after, raw) {
+		t.Fatalf("connector changed by refused settings: %s", after)
+	}
+	f.fake.metaErr = nil
 	if err := f.svc.DeleteConfig(ctx, f.ent); err != nil {
 		t.Fatal(err)
 	}
