@@ -175,6 +175,11 @@ func TestAttacksRefused(t *testing.T) {
 			o.notBefore, o.notOnOrAfter = o.now.Add(5*time.Minute), o.now.Add(10*time.Minute)
 			return e.idp.build(t, o)
 		}},
+		{"valid for longer than the replay cache remembers", abiv1.ErrorCodeUnauthenticated, func(e *env, id string) string {
+			o := e.opts(id)
+			o.notOnOrAfter = o.now.Add(48 * time.Hour)
+			return e.idp.build(t, o)
+		}},
 		{"issued in the future", abiv1.ErrorCodeUnauthenticated, func(e *env, id string) string {
 			o := e.opts(id)
 			o.now = o.now.Add(10 * time.Minute)
