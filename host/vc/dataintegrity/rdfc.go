@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/piprate/json-gold/ld"
 
@@ -58,7 +59,7 @@ func runRDFC(ctx context.Context, input any, lim Limits) (string, error) {
 	opts.SafeMode = true
 	opts.ProcessingMode = ld.JsonLd_1_1
 	opts.Algorithm = ld.AlgorithmURDNA2015
-	ds, err := ld.NewJsonLdProcessor().ToRDF(input, opts)
+	ds, err := toRDF(input, opts)
 	if err != nil {
 		var jerr *ld.JsonLdError
 		if errors.As(err, &jerr) && jerr.Code == ld.InvalidProperty {
@@ -104,6 +105,117 @@ func runRDFC(ctx context.Context, input any, lim Limits) (string, error) {
 	}
 	s, _ := out.(string)
 	return s, nil
+}
+
+// toRDF is json-gold's ToRDF, except that a document whose top-level
+// @context is a list of embedded context URLs starts from that context
+// processed once and kept (activeContexts), instead of processing it again
+// for every document: processing the Open Badges and credentials contexts
+// was about a third of the cost of signing a badge. The result is the same:
+// expanding a document is expanding its body from the active context its
+// top-level @context makes (JSON-LD 1.1 API §5.1.2), and json-gold copies a
+// context before changing it, so the kept one is only read.
+func toRDF(input any, opts *ld.JsonLdOptions) (any, error) {
+	doc, ok := input.(map[string]any)
+	if !ok {
+		return ld.NewJsonLdProcessor().ToRDF(input, opts)
+	}
+	active, ok := activeContexts.get(doc["@context"], opts)
+	if !ok {
+		return ld.NewJsonLdProcessor().ToRDF(input, opts)
+	}
+	body := make(map[string]any, len(doc))
+	for k, v := range doc {
+		if k != "@context" {
+			body[k] = v
+		}
+	}
+	api := ld.NewJsonLdApi()
+	expanded, err := api.Expand(active, "", body, opts, false, nil)
+	if err != nil {
+		return nil, err
+	}
+	// The end of json-gold's expansion: an empty object is nothing, a lone
+	// @graph is its content, and the result is a list.
+	var list []any
+	switch e := expanded.(type) {
+	case nil:
+		list = []any{}
+	case []any:
+		list = e
+	case map[string]any:
+		if g, has := e["@graph"]; has && len(e) == 1 {
+			if gl, isList := g.([]any); isList {
+				list = gl
+			} else {
+				list = []any{g}
+			}
+		} else if len(e) > 0 {
+			list = []any{e}
+		} else {
+			list = []any{}
+		}
+	default:
+		list = []any{e}
+	}
+	return api.ToRDF(list, opts)
+}
+
+// contextCache keeps processed active contexts by their @context value.
+type contextCache struct {
+	mu sync.Mutex
+	m  map[string]*ld.Context
+}
+
+// activeContexts holds at most maxActiveContexts entries: the handful of
+// context lists credentials use.
+var activeContexts = &contextCache{m: map[string]*ld.Context{}}
+
+const maxActiveContexts = 64
+
+// get returns the active context of a top-level @context value made only
+// of URLs of embedded contexts (a string or a list of strings), processing
+// it the first time; ok is false for any other value (inline contexts are
+// processed per document, as json-gold does).
+func (c *contextCache) get(v any, opts *ld.JsonLdOptions) (*ld.Context, bool) {
+	var urls []string
+	switch x := v.(type) {
+	case string:
+		urls = []string{x}
+	case []any:
+		for _, e := range x {
+			s, isStr := e.(string)
+			if !isStr {
+				return nil, false
+			}
+			urls = append(urls, s)
+		}
+	default:
+		return nil, false
+	}
+	for _, u := range urls {
+		if _, embedded := contexts.Bytes(u); !embedded {
+			return nil, false
+		}
+	}
+	key := strings.Join(urls, "\n")
+	c.mu.Lock()
+	ac, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return ac, true
+	}
+	ac, err := ld.NewContext(nil, opts).Parse(v)
+	if err != nil {
+		return nil, false // the slow path reports the error
+	}
+	c.mu.Lock()
+	if len(c.m) >= maxActiveContexts {
+		clear(c.m)
+	}
+	c.m[key] = ac
+	c.mu.Unlock()
+	return ac, true
 }
 
 // toGeneric copies v replacing json.Number by float64, the number type json-gold understands.
