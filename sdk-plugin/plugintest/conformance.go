@@ -3,10 +3,14 @@
 package plugintest
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"reflect"
 	"slices"
@@ -65,8 +69,18 @@ type ResolverCases struct {
 	Timeout time.Duration
 }
 
-// SSOCases configures the generic checks of "sso".
-type SSOCases = GenericCases
+// SSOCases is what SSOConformance checks. With EnterpriseID empty only the
+// generic rules are checked; set it to an enterprise the plugin is
+// configured for (by the test's fixtures) to check the login flow too.
+type SSOCases struct {
+	Plugin PluginInfo
+	// EnterpriseID is a configured enterprise; ACSURL the assertion
+	// consumer URL the host would pass (default
+	// "https://gateway.example/saml/<enterprise>/acs").
+	EnterpriseID, ACSURL string
+	Parallel, Rounds     int
+	Timeout              time.Duration
+}
 
 // DirectoryCases is what DirectoryConformance checks beyond the generic
 // rules.
@@ -473,10 +487,125 @@ func headerValue(hs []*abiv1.Header, name string) string {
 	return ""
 }
 
-// SSOConformance checks the generic rules for "sso".
+// SSOConformance checks the generic rules for "sso" and, for a configured
+// EnterpriseID:
+//   - Metadata is well-formed XML without a DTD;
+//   - BeginLogin answers exactly one of an absolute redirect URL and a POST
+//     form with an absolute action, and a request ID, fresh for every login
+//     (InResponseTo binding and replay protection rest on it);
+//   - ConsumeResponse signs no one in on an empty form, on a response that
+//     is not base64, on XML that is not a signed response, or on a reply to
+//     a request this host never made: each is an *abiv1.Error
+//     (INVALID_ARGUMENT, UNAUTHENTICATED or PERMISSION_DENIED) without an
+//     identity.
 func SSOConformance(t TB, tr abiv1.Transport, cases SSOCases) {
 	t.Helper()
-	genericConformance(t, tr, abiv1.IfaceSSO, cases, abiv1.MethodSSOBeginLogin, abiv1.MethodSSOConsumeResponse, abiv1.MethodSSOMetadata)
+	genericConformance(t, tr, abiv1.IfaceSSO, GenericCases{Plugin: cases.Plugin, Parallel: cases.Parallel, Rounds: cases.Rounds, Timeout: cases.Timeout},
+		abiv1.MethodSSOBeginLogin, abiv1.MethodSSOConsumeResponse, abiv1.MethodSSOMetadata)
+	if cases.EnterpriseID == "" {
+		return
+	}
+	c := newChecker(t, tr, cases.Timeout)
+	cl := abiv1.NewSSOClient(c)
+	ent, acs := cases.EnterpriseID, cases.ACSURL
+	if acs == "" {
+		acs = "https://gateway.example/saml/" + ent + "/acs"
+	}
+	md, err := cl.Metadata(c.ctx(), &abiv1.MetadataRequest{EnterpriseID: ent})
+	if err != nil {
+		t.Errorf("Metadata(%q): %v", ent, err)
+	} else if err := wellFormedXML(md.XML); err != nil {
+		t.Errorf("Metadata(%q): %v", ent, err)
+	}
+	begin := func() *abiv1.BeginLoginResponse {
+		t.Helper()
+		r, err := cl.BeginLogin(c.ctx(), &abiv1.BeginLoginRequest{EnterpriseID: ent, ACSURL: acs, RelayState: "conformance-relay"})
+		if err != nil {
+			t.Errorf("BeginLogin(%q): %v", ent, err)
+			return nil
+		}
+		absolute := func(s string) bool {
+			u, err := url.Parse(s)
+			return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+		}
+		switch {
+		case (r.RedirectURL != "") == (r.PostForm != nil):
+			t.Errorf("BeginLogin(%q) = %+v: want exactly one of a redirect URL and a POST form", ent, r)
+		case r.RedirectURL != "" && !absolute(r.RedirectURL):
+			t.Errorf("BeginLogin(%q): redirect URL %q is not an absolute http(s) URL", ent, r.RedirectURL)
+		case r.PostForm != nil && !absolute(r.PostForm.Action):
+			t.Errorf("BeginLogin(%q): form action %q is not an absolute http(s) URL", ent, r.PostForm.Action)
+		case r.RequestID == "":
+			t.Errorf("BeginLogin(%q): no request ID", ent)
+		}
+		return r
+	}
+	first, second := begin(), begin()
+	if first != nil && second != nil && first.RequestID == second.RequestID {
+		t.Errorf("BeginLogin(%q) gave the request ID %q twice", ent, first.RequestID)
+	}
+	expected := ""
+	if first != nil {
+		expected = first.RequestID
+	}
+	for _, bad := range []struct {
+		what string
+		form map[string]string
+	}{
+		{"an empty form", map[string]string{}},
+		{"a response that is not base64", map[string]string{"SAMLResponse": "%%% not base64 %%%"}},
+		{"XML that is not a signed response", map[string]string{"SAMLResponse": base64.StdEncoding.EncodeToString([]byte(`<?xml version="1.0"?><a:b xmlns:a="urn:x">no</a:b>`))}},
+	} {
+		for _, exp := range []string{expected, "id-this-host-never-made"} {
+			r, err := cl.ConsumeResponse(c.ctx(), &abiv1.ConsumeResponseRequest{Form: bad.form, EnterpriseID: ent, ExpectedRequestID: exp, ACSURL: acs,
+				ContentType: "application/x-www-form-urlencoded"})
+			var ae *abiv1.Error
+			switch {
+			case err == nil:
+				t.Errorf("ConsumeResponse with %s signed in %+v", bad.what, r.Identity)
+			case !errors.As(err, &ae):
+				t.Errorf("ConsumeResponse with %s: %v, want an *abiv1.Error", bad.what, err)
+			case ae.Code != abiv1.ErrorCodeInvalidArgument && ae.Code != abiv1.ErrorCodeUnauthenticated && ae.Code != abiv1.ErrorCodePermissionDenied:
+				t.Errorf("ConsumeResponse with %s: code %v, want INVALID_ARGUMENT, UNAUTHENTICATED or PERMISSION_DENIED", bad.what, ae.Code)
+			}
+		}
+	}
+}
+
+// wellFormedXML reports whether b is one well-formed XML document without
+// a DTD.
+func wellFormedXML(b []byte) error {
+	if len(b) == 0 {
+		return errors.New("empty XML")
+	}
+	d := xml.NewDecoder(bytes.NewReader(b))
+	depth, roots := 0, 0
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("XML not well-formed: %w", err)
+		}
+		switch x := tok.(type) {
+		case xml.Directive:
+			if bytes.HasPrefix(bytes.TrimSpace(x), []byte("DOCTYPE")) {
+				return errors.New("XML with a DTD")
+			}
+		case xml.StartElement:
+			if depth == 0 {
+				roots++
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+	}
+	if roots != 1 || depth != 0 {
+		return fmt.Errorf("XML with %d root elements", roots)
+	}
+	return nil
 }
 
 func genericConformance(t TB, tr abiv1.Transport, iface string, cases GenericCases, methods ...uint32) {
