@@ -63,6 +63,7 @@ func TestIdPMetadataFromURL(t *testing.T) {
 func TestSSOConformance(t *testing.T) {
 	e := newEnv(t, nil)
 	plugintest.SSOConformance(t, e.host.Transport(), plugintest.SSOCases{
-		Plugin: plugintest.PluginInfo{Name: "saml", Version: version, Interfaces: []string{"sso"}},
+		Plugin:       plugintest.PluginInfo{Name: "saml", Version: version, Interfaces: []string{"sso"}},
+		EnterpriseID: entID, ACSURL: acsURL,
 	})
 }
