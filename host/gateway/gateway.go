@@ -257,7 +257,7 @@ func OpenWith(ctx context.Context, cfg *config.Config, log *slog.Logger, accessL
 func (g *Gateway) openLMS(keys *Keys, reg prometheus.Registerer, log *slog.Logger) error {
 	var err error
 	g.LMS, err = lms.New(lms.Options{
-		KV: g.Store.KV(), Sealer: keys.Sealer, Plugins: g.Plugins, Credentials: g.Credentials,
+		KV: g.Store.KV(), Sealer: keys.Sealer, IndexKey: keys.IndexKey, Plugins: g.Plugins, Credentials: g.Credentials,
 		Enterprises: g.Store.Enterprises(), Treasury: g.Treasury, Registerer: reg, Logger: log,
 		Directory: lms.AccountDirectory{Users: g.Store.Users(), DID: func(ctx context.Context, userID string) (string, error) {
 			id, err := g.Identity.Get(ctx, userID)

@@ -219,8 +219,31 @@ func (s *Server) register(c *Ctx) error {
 			resp.DomainAlias = n.Name
 		}
 	}
+	s.releaseLMSClaims(c, email)
 	c.Response.Header.Set("Location", "/api/v1/users/me")
 	return c.JSON(http.StatusCreated, resp)
+}
+
+// releaseLMSClaims issues, in the background, the badges LMS syncs held
+// for this address until it had an account (registration does not wait
+// for them).
+func (s *Server) releaseLMSClaims(c *Ctx, email string) {
+	if s.LMS == nil {
+		return
+	}
+	ctx, rid := context.WithoutCancel(c), c.RequestID
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		n, err := s.LMS.ReleaseClaimsFor(ctx, email)
+		if err != nil {
+			s.Logger.Warn("registration: releasing LMS claims failed; the next sync releases them", "requestId", rid, "err", err)
+			return
+		}
+		if n > 0 {
+			s.Logger.Info("registration: LMS badges issued from pending claims", "requestId", rid, "badges", n)
+		}
+	}()
 }
 
 // startSession opens a refresh-token family for u and issues the pair.

@@ -44,7 +44,9 @@ package lms
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
@@ -154,6 +156,11 @@ type Options struct {
 	RetryBase time.Duration
 	// MaxReports kept per enterprise (default 100; older ones are deleted).
 	MaxReports int
+	// IndexKey keys the blind index of pending claims by e-mail (HMAC-SHA256),
+	// so that ReleaseClaimsFor finds, when an account is created, the
+	// enterprises holding claims for its address. Nil: claims wait for the
+	// next sync.
+	IndexKey []byte
 	// Registerer receives the metrics; nil registers none.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -301,6 +308,18 @@ func cursorKey(mapping string) string    { return "cur/" + mapping }
 func markerKey(mapping, learner string) string {
 	return "iss/" + mapping + "/" + hex.EncodeToString([]byte(learner))
 }
+
+// claimByKey is the blind-index entry "enterprise ent holds a claim for
+// the address whose keyed hash is h".
+func claimByKey(h, ent string) string { return "claimby/" + h + "/" + ent }
+
+// emailHash is the keyed hash of a normalised e-mail address.
+func (s *Service) emailHash(email string) string {
+	m := hmac.New(sha256.New, s.o.IndexKey)
+	m.Write([]byte(strings.ToLower(strings.TrimSpace(email))))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
 func claimKey(conn, mapping, learner string) string {
 	return "claim/" + conn + "/" + mapping + "/" + hex.EncodeToString([]byte(learner))
 }

@@ -707,7 +707,46 @@ func (s *Service) holdClaim(ctx context.Context, c *Connection, m *Mapping, comp
 	k := claimKey(c.ID, m.ID, comp.LearnerExternalID)
 	cl := claim{MappingID: m.ID, CourseID: m.CourseID, Learner: comp.LearnerExternalID, CompletedAt: comp.CompletedAtUnix, At: s.now().UTC(),
 		EmailSealed: s.o.Sealer.Seal([]byte(email), []byte(k))}
-	return s.putJSON(ctx, k, cl, store.KVCond{})
+	if err := s.putJSON(ctx, k, cl, store.KVCond{}); err != nil {
+		return err
+	}
+	if s.o.IndexKey != nil {
+		if _, err := s.o.KV.Put(ctx, ns, claimByKey(s.emailHash(email), c.EnterpriseID), []byte{}, store.KVCond{}); err != nil {
+			return fmt.Errorf("lms: claim index: %w", err)
+		}
+	}
+	return nil
+}
+
+// ReleaseClaimsFor issues the pending claims of the learner with this
+// e-mail address in every enterprise that holds one (found through the
+// blind index; Options.IndexKey), as ReleaseClaims does per enterprise.
+// Call it when an account is created. It returns how many badges were
+// issued.
+func (s *Service) ReleaseClaimsFor(ctx context.Context, email string) (int, error) {
+	if s.o.IndexKey == nil || email == "" {
+		return 0, nil
+	}
+	prefix := "claimby/" + s.emailHash(email) + "/"
+	items, err := s.o.KV.List(ctx, ns, prefix, "", 1000)
+	if err != nil {
+		return 0, fmt.Errorf("lms: claim index: %w", err)
+	}
+	n := 0
+	for _, it := range items {
+		ent := strings.TrimPrefix(it.Key, prefix)
+		k, err := s.ReleaseClaims(ctx, ent)
+		n += k
+		if err != nil {
+			return n, err
+		}
+		// A claim still waiting (its sync was busy, or it failed) is taken
+		// by the next sync, which releases claims first.
+		if err := s.o.KV.Delete(ctx, ns, it.Key, store.KVCond{}); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return n, fmt.Errorf("lms: claim index: %w", err)
+		}
+	}
+	return n, nil
 }
 
 // releaseClaims issues the pending claims of the connection whose learner

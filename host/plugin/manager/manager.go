@@ -318,7 +318,11 @@ func (m *Manager) start(ctx context.Context, name string) (*generation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", name, inst.Version, err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, m.warmTimeout)
+	warm := m.warmTimeout
+	if t := time.Duration(inst.Manifest.Limits.StartTimeout); t > warm {
+		warm = t
+	}
+	wctx, cancel := context.WithTimeout(ctx, warm)
 	d, err := abiv1.NewPluginClient(in).Describe(wctx, &abiv1.DescribeRequest{})
 	cancel()
 	if err != nil {

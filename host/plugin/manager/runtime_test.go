@@ -1,6 +1,9 @@
 package manager
 
 import (
+	"crypto/sha256"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,5 +39,30 @@ func TestWasmSpecLimits(t *testing.T) {
 	}
 	if _, err := wasmSpec(&pluginpkg.Installed{LockEntry: pluginpkg.LockEntry{Name: "p"}, Wasm: []byte{0}, Manifest: &pluginpkg.Manifest{}}, Capabilities{Granted: []string{"teleport"}}); err == nil {
 		t.Fatal("an unknown capability was accepted")
+	}
+}
+
+// TestStartTimeout: a plugin whose manifest gives it a start timeout is
+// warmed within it, though the host default is too short; one without
+// fails its warm-up and is reported.
+func TestStartTimeout(t *testing.T) {
+	root := t.TempDir()
+	wasm := echoWasmBuild.get(t)
+	for _, p := range []struct{ name, limits string }{
+		{"slow-ok", "limits: {start_timeout: 2m}\n"},
+		{"slow-default", ""},
+	} {
+		src := writeEchoPackage(t, p.name, "1.0.0", "plugin.wasm", wasm, fmt.Sprintf("runtime: wasm\nartifacts:\n  wasm: {file: plugin.wasm, sha256: %x}\n%s", sha256.Sum256(wasm), p.limits))
+		install(t, root, src, configFor("did:example:"+p.name))
+	}
+	m := newManager(t, Options{Root: root, WarmTimeout: time.Nanosecond})
+	if _, ok := m.Get("slow-ok"); !ok {
+		t.Fatalf("the plugin with start_timeout was not loaded: %+v", m.List())
+	}
+	if _, ok := m.Get("slow-default"); ok {
+		t.Fatal("a 1 ns warm-up succeeded")
+	}
+	if st := status(t, m, "slow-default"); !strings.Contains(st.Error, "warm-up Describe") {
+		t.Fatalf("status of slow-default: %+v", st)
 	}
 }

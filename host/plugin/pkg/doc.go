@@ -47,7 +47,8 @@
 //	  random: true
 //	  config: true
 //	limits: {memory_pages: 512, call_timeout: 2s, min_instances: 1, max_instances: 4,
-//	         recycle_after_calls: 100000, recycle_pages: 384}   # Wasm: replace an instance after N calls / above P pages
+//	         recycle_after_calls: 100000, recycle_pages: 384,   # Wasm: replace an instance after N calls / above P pages
+//	         start_timeout: 30s}                                # up to the first answer (default 10 s)
 //	config_schema:                  # inline JSON Schema (2020-12 by default) …
 //	  type: object
 //	  required: [network]

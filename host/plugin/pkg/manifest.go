@@ -122,6 +122,10 @@ type Limits struct {
 	// (0: the host default, 100,000). Linear memory never shrinks, so
 	// recycling is what bounds a long-lived instance.
 	RecycleAfterCalls int `yaml:"recycle_after_calls,omitempty"`
+	// StartTimeout bounds a plugin's start, up to its first answer (0: the
+	// host default, 10 s). A module whose instances are slow to initialise
+	// (large tables built at start) says so here.
+	StartTimeout Duration `yaml:"start_timeout,omitempty"`
 	// RecyclePages replaces a Wasm instance whose linear memory has grown
 	// beyond that many 64 KiB pages (0: the host default, three quarters
 	// of memory_pages, so that an instance is replaced before its cap).
@@ -379,6 +383,9 @@ func (m *Manifest) Validate() error {
 		bad("limits.max_instances", "%d: want 0 (host default) to %d", l.MaxInstances, maxLimits.MaxInstances)
 	} else if l.MaxInstances > 0 && l.MinInstances > l.MaxInstances {
 		bad("limits.max_instances", "%d is below min_instances %d", l.MaxInstances, l.MinInstances)
+	}
+	if l.StartTimeout < 0 || l.StartTimeout > Duration(10*time.Minute) {
+		bad("limits.start_timeout", "%v: want 0 (host default) to 10m", time.Duration(l.StartTimeout))
 	}
 	if l.RecycleAfterCalls < 0 {
 		bad("limits.recycle_after_calls", "%d: want 0 (host default) or more", l.RecycleAfterCalls)
