@@ -96,8 +96,16 @@ type nativeServer struct {
 }
 
 func (s *nativeServer) Call(ctx context.Context, req *wire.CallRequest) (*wire.CallResponse, error) {
-	if req.HostBrokerID != 0 {
-		s.brokerID.Store(req.HostBrokerID)
+	if id := req.HostBrokerID; id != 0 && s.brokerID.Swap(id) != id {
+		// Dial the host's capability service now, not at the plugin's first
+		// capability call: go-plugin's broker keeps the connection info the
+		// host sent for 5 seconds only, and a plugin's first capability
+		// call can come minutes later (a first login long after start).
+		go func() {
+			if _, err := s.hostConn(); err != nil {
+				fmt.Fprintf(os.Stderr, "sdk: dialling the host's capabilities: %v\n", err)
+			}
+		}()
 	}
 	select {
 	case s.sem <- struct{}{}:

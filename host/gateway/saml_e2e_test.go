@@ -567,8 +567,9 @@ func form2(t *testing.T, action string) resp {
 // can require encryption.
 //
 // The first login comes more than 5 s after the plugin started: go-plugin's
-// broker drops the host's connection info after 5 s, so without the early
-// dial of plugins/saml (dial_native.go) the plugin could not reach its KV.
+// broker drops the host's connection info after 5 s, so the SDK's process
+// runner must have dialled the host's capabilities at the first call (the
+// warm-up Describe), or the plugin could not reach its KV.
 func TestSAMLEncryptedSimpleSAMLphp(t *testing.T) {
 	sg := startSAMLGateway(t, true)
 	time.Sleep(6 * time.Second)

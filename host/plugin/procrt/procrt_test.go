@@ -455,3 +455,23 @@ func TestParentDeath(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestCapabilitiesAfterIdle: a plugin whose first capability call comes
+// later than go-plugin keeps the host's broker connection info (5 s) still
+// reaches the host: the SDK dials the capability service at the first call
+// that names the broker, not at the first capability call.
+func TestCapabilitiesAfterIdle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits 6 s")
+	}
+	p := startCrashy(t, Spec{Grants: []string{abiv1.KVModule}, Host: NewHost(&fakeCaps{})})
+	ctx := context.Background()
+	if _, err := abiv1.NewPluginClient(p).Describe(ctx, &abiv1.DescribeRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(6 * time.Second)
+	got, err := resolve(ctx, p, "kv")
+	if err != nil || got.DID != "from-kv" {
+		t.Fatalf("first capability call 6 s after start: %+v, %v", got, err)
+	}
+}
