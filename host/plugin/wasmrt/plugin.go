@@ -205,7 +205,10 @@ func (r *Runtime) Load(ctx context.Context, spec Spec) (_ *Plugin, err error) {
 // cacheDir ("" for none), so that a later Load with the same cache does not
 // compile again. Installers call it before recording a plugin.
 func CheckModule(ctx context.Context, cacheDir, name string, wasm []byte, grants []string) (err error) {
-	cfg := wazero.NewRuntimeConfig()
+	// The same configuration as Load's where it changes the compiled code
+	// (CloseOnContextDone is part of wazero's cache key), so that Load
+	// finds what this compiles.
+	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(true)
 	if cacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cacheDir)
 		if err != nil {

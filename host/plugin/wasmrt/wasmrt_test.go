@@ -240,8 +240,33 @@ func TestRefusedModules(t *testing.T) {
 	if err := CheckModule(context.Background(), cache, "echo", guest(t, "echo"), nil); err != nil {
 		t.Fatalf("CheckModule(echo): %v", err)
 	}
-	if ents, _ := os.ReadDir(cache); len(ents) == 0 {
+	countFiles := func() int {
+		n := 0
+		filepath.WalkDir(cache, func(_ string, d os.DirEntry, _ error) error {
+			if d != nil && !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	before := countFiles()
+	if before == 0 {
 		t.Fatal("CheckModule left the compilation cache empty")
+	}
+	// Load with that cache finds the module compiled: nothing is added.
+	cr, err := NewRuntime(context.Background(), Options{CacheDir: cache, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := cr.Load(context.Background(), Spec{Name: "echo", Wasm: guest(t, "echo"), MinInstances: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp.Close(context.Background())
+	cr.Close(context.Background())
+	if after := countFiles(); after != before {
+		t.Fatalf("Load compiled the module again: %d cache files after CheckModule, %d after Load", before, after)
 	}
 	// A refused name can be loaded again once fixed.
 	load(t, r, Spec{Name: "ungranted", Grants: []string{ModuleSecrets}, Caps: Capabilities{Secrets: secrets{}}})
