@@ -54,6 +54,7 @@ import (
 	abiv1 "github.com/ubeu/gateway/abi/v1"
 	"github.com/ubeu/gateway/host/credentials"
 	"github.com/ubeu/gateway/host/did"
+	pluginpkg "github.com/ubeu/gateway/host/plugin/pkg"
 	"github.com/ubeu/gateway/host/seal"
 	"github.com/ubeu/gateway/host/store"
 	"github.com/ubeu/gateway/host/treasury"
@@ -112,6 +113,11 @@ type Options struct {
 	RetryInterval time.Duration
 	// MemberTier is the tier of member accounts (default "individual").
 	MemberTier string
+	// PluginSchema, if set, returns the installed directory plugin's
+	// configuration schema: SetConfig then also validates the connector
+	// against its $defs.connector (nil schema or no such definition: the
+	// strict built-in checks only).
+	PluginSchema func(plugin string) ([]byte, error)
 }
 
 // Service is the directory service. It is safe for concurrent use.
@@ -233,6 +239,9 @@ func (s *Service) loadConfig(ctx context.Context, ent string) (*stored, error) {
 // A pull without a token keeps the token stored before.
 func (s *Service) SetConfig(ctx context.Context, ent string, c *Config) error {
 	if err := c.validate(); err != nil {
+		return err
+	}
+	if err := s.checkPluginSchema(c); err != nil {
 		return err
 	}
 	old, err := s.loadConfig(ctx, ent)
@@ -1295,4 +1304,31 @@ func (s *Service) Audit(ctx context.Context, ent, after string, limit int) ([]Au
 		}
 	}
 	return out, nil
+}
+
+// ErrSchema wraps a connector configuration the directory plugin's schema
+// refuses.
+var ErrSchema = errors.New("directory: the configuration does not match the plugin's schema")
+
+// checkPluginSchema validates c against the plugin's $defs.connector.
+func (s *Service) checkPluginSchema(c *Config) error {
+	if s.o.PluginSchema == nil {
+		return nil
+	}
+	plugin := c.Plugin
+	if plugin == "" {
+		plugin = "scim"
+	}
+	schema, err := s.o.PluginSchema(plugin)
+	if err != nil || schema == nil {
+		return err
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	if _, err := pluginpkg.ValidateDef(schema, "connector", b); err != nil {
+		return fmt.Errorf("%w: %w", ErrSchema, err)
+	}
+	return nil
 }

@@ -45,6 +45,7 @@ import (
 	"github.com/ubeu/gateway/host/names"
 	"github.com/ubeu/gateway/host/netguard"
 	"github.com/ubeu/gateway/host/plugin/manager"
+	pluginpkg "github.com/ubeu/gateway/host/plugin/pkg"
 	"github.com/ubeu/gateway/host/policy"
 	"github.com/ubeu/gateway/host/ratelimit"
 	"github.com/ubeu/gateway/host/resolve"
@@ -225,6 +226,16 @@ func OpenWith(ctx context.Context, cfg *config.Config, log *slog.Logger, accessL
 		KV: g.Store.KV(), Users: g.Store.Users(), Enterprises: g.Store.Enterprises(), Sessions: g.Store.Sessions(),
 		Tokens: g.Tokens, TokenTTL: cfg.Auth.AccessTokenTTL, DIDs: g.Identity, Credentials: g.Credentials,
 		Treasury: g.Treasury, Plugins: g.Plugins, Sealer: keys.Sealer, Logger: log, Registerer: reg,
+		PluginSchema: func(plugin string) ([]byte, error) {
+			inst, err := pluginpkg.Load(cfg.PluginsDir(), plugin)
+			if errors.Is(err, pluginpkg.ErrNotInstalled) {
+				return nil, nil // nothing to check against yet; the strict checks still apply
+			}
+			if err != nil {
+				return nil, err
+			}
+			return inst.ConfigSchema()
+		},
 	}); err != nil {
 		return nil, fmt.Errorf("directory: %w", err)
 	}

@@ -168,6 +168,9 @@ func (s *Server) directoryPut(c *Ctx) error {
 		return errValidation("invalid directory configuration: "+err.Error(), map[string]any{"problem": err.Error()})
 	}
 	if err := s.Directory.SetConfig(c, ent.ID, cfg); err != nil {
+		if errors.Is(err, directory.ErrSchema) {
+			return errValidation("invalid directory configuration: "+err.Error(), map[string]any{"problem": err.Error()})
+		}
 		return err
 	}
 	return s.directoryGet(c)

@@ -284,3 +284,23 @@ func tarGz(t *testing.T, name string) *bytes.Reader {
 	_ = gz.Close()
 	return bytes.NewReader(buf.Bytes())
 }
+
+func TestValidateDef(t *testing.T) {
+	schema := []byte(`{"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+		"$defs": {"connector": {"type": "object", "additionalProperties": false, "properties": {"n": {"type": "integer", "maximum": 3}}}}}`)
+	if ok, err := ValidateDef(schema, "connector", []byte(`{"n": 2}`)); !ok || err != nil {
+		t.Fatalf("valid: %v %v", ok, err)
+	}
+	if ok, err := ValidateDef(schema, "connector", []byte(`{"n": 4}`)); !ok || err == nil {
+		t.Fatalf("n over the maximum: %v %v", ok, err)
+	}
+	if ok, err := ValidateDef(schema, "connector", []byte(`{"other": 1}`)); !ok || err == nil {
+		t.Fatalf("unknown key: %v %v", ok, err)
+	}
+	if ok, err := ValidateDef(schema, "nothing", []byte(`{"n": 4}`)); ok || err != nil {
+		t.Fatalf("absent definition: %v %v", ok, err)
+	}
+	if _, err := ValidateDef([]byte(`not json`), "connector", []byte(`{}`)); err == nil {
+		t.Fatal("a schema that is not JSON was accepted")
+	}
+}

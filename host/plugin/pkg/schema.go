@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -63,4 +64,49 @@ func ValidateConfig(schema, config []byte) error {
 		return fmt.Errorf("config does not match config_schema: %w", err)
 	}
 	return nil
+}
+
+// ConfigSchema returns the installed plugin's configuration schema (the
+// pinned file, its digest checked, or the inline schema), or nil if the
+// manifest has none.
+func (inst *Installed) ConfigSchema() ([]byte, error) {
+	cs := inst.Manifest.ConfigSchema
+	switch {
+	case cs.File != nil:
+		b, err := readLimited(filepath.Join(inst.Dir, filepath.FromSlash(cs.File.File)), MaxManifestSize)
+		if err != nil {
+			return nil, fmt.Errorf("config_schema: %w", err)
+		}
+		if sha256Hex(b) != cs.File.SHA256 {
+			return nil, fmt.Errorf("config_schema: %w", ErrDigestMismatch)
+		}
+		return b, nil
+	case cs.Inline != nil:
+		return cs.Inline, nil
+	}
+	return nil, nil
+}
+
+// ValidateDef validates doc against the definition $defs.<def> of schema.
+// It reports ok false, and checks nothing, when schema has no such
+// definition.
+func ValidateDef(schema []byte, def string, doc []byte) (ok bool, err error) {
+	var s struct {
+		Schema string                     `json:"$schema"`
+		Defs   map[string]json.RawMessage `json:"$defs"`
+	}
+	if err := json.Unmarshal(schema, &s); err != nil {
+		return false, fmt.Errorf("config_schema: %w", err)
+	}
+	if _, has := s.Defs[def]; !has {
+		return false, nil
+	}
+	if s.Schema == "" {
+		s.Schema = "https://json-schema.org/draft/2020-12/schema"
+	}
+	wrapper, err := json.Marshal(map[string]any{"$schema": s.Schema, "$defs": s.Defs, "$ref": "#/$defs/" + def})
+	if err != nil {
+		return false, err
+	}
+	return true, ValidateConfig(wrapper, doc)
 }
