@@ -31,12 +31,14 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	abiv1 "github.com/ubeu/gateway/abi/v1"
@@ -295,6 +297,37 @@ func ConfigBytes() ([]byte, error) {
 		return nil, err
 	}
 	return h.Config(), nil
+}
+
+// ParsedConfig keeps the plugin's configuration as parse made it, parsing
+// again only when the configuration's bytes change (the host may replace
+// it between calls). The zero value needs Parse set; it is safe for
+// concurrent use.
+type ParsedConfig[T any] struct {
+	Parse func(raw []byte) (*T, error)
+
+	mu  sync.Mutex
+	raw []byte
+	v   *T
+}
+
+// Get returns the parsed configuration.
+func (c *ParsedConfig[T]) Get() (*T, error) {
+	raw, err := ConfigBytes()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.v != nil && bytes.Equal(raw, c.raw) {
+		return c.v, nil
+	}
+	v, err := c.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	c.raw, c.v = bytes.Clone(raw), v
+	return v, nil
 }
 
 // Config decodes the plugin's JSON configuration into v.

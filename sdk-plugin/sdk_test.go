@@ -4,6 +4,7 @@ package sdk_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -26,4 +27,43 @@ func TestNoHost(t *testing.T) {
 		t.Error("Now without host is not zero")
 	}
 	sdk.Log(0, "dropped") // must not panic
+}
+
+// configHost is a Host whose only capability is its configuration.
+type configHost struct {
+	sdk.Host
+	cfg []byte
+}
+
+func (h *configHost) Config() []byte { return h.cfg }
+
+func TestParsedConfig(t *testing.T) {
+	h := &configHost{cfg: []byte(`{"n": 1}`)}
+	sdk.SetHost(h)
+	defer sdk.SetHost(nil)
+	parses := 0
+	pc := sdk.ParsedConfig[map[string]any]{Parse: func(raw []byte) (*map[string]any, error) {
+		parses++
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, err
+		}
+		return &m, nil
+	}}
+	for range 3 {
+		if m, err := pc.Get(); err != nil || (*m)["n"] != float64(1) {
+			t.Fatalf("Get = %v, %v", m, err)
+		}
+	}
+	if parses != 1 {
+		t.Fatalf("%d parses of one configuration", parses)
+	}
+	h.cfg = []byte(`{"n": 2}`)
+	if m, err := pc.Get(); err != nil || (*m)["n"] != float64(2) || parses != 2 {
+		t.Fatalf("after a change: %v, %v, %d parses", m, err, parses)
+	}
+	h.cfg = []byte(`not json`)
+	if _, err := pc.Get(); err == nil {
+		t.Fatal("a configuration that does not parse was accepted")
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sync"
 
 	abiv1 "github.com/ubeu/gateway/abi/v1"
 	"github.com/ubeu/gateway/plugins/internal/evm"
@@ -51,29 +50,15 @@ type settings struct {
 	coinTypes                        []uint64
 }
 
-var (
-	cfgMu    sync.Mutex
-	cfgRaw   []byte
-	cfgCache *settings
-)
+// cfg is the configuration, decoded once per configuration.
+var cfg = sdk.ParsedConfig[settings]{Parse: parseConfig}
 
-// load returns the settings of the plugin's configuration, decoded once per
-// configuration.
+// load returns the settings of the plugin's configuration.
 func load() (*settings, error) {
-	raw, err := sdk.ConfigBytes()
+	s, err := cfg.Get()
 	if err != nil {
 		return nil, abiv1.Errorf(abiv1.ErrorCodeInternal, "config: %v", err)
 	}
-	cfgMu.Lock()
-	defer cfgMu.Unlock()
-	if cfgCache != nil && bytes.Equal(raw, cfgRaw) {
-		return cfgCache, nil
-	}
-	s, err := parseConfig(raw)
-	if err != nil {
-		return nil, abiv1.Errorf(abiv1.ErrorCodeInternal, "config: %v", err)
-	}
-	cfgRaw, cfgCache = bytes.Clone(raw), s
 	return s, nil
 }
 
