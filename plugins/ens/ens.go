@@ -501,7 +501,7 @@ func (ensResolver) CheckOwnership(ctx context.Context, req *abiv1.CheckOwnership
 	}
 	owns := false
 	switch {
-	case req.Address.Chain != "" && !evmChain(req.Address.Chain):
+	case req.Address.Chain != "" && !evm.IsChain(req.Address.Chain):
 		ev["reason"] = fmt.Sprintf("%s is not an EVM chain", req.Address.Chain)
 	case o.expired:
 		ev["reason"] = "expired"
@@ -513,16 +513,4 @@ func (ensResolver) CheckOwnership(ctx context.Context, req *abiv1.CheckOwnership
 		owns = true
 	}
 	return &abiv1.CheckOwnershipResponse{Owns: owns, Evidence: ev}, nil
-}
-
-// evmChain reports whether chain is a CAIP-2 EVM chain ("eip155:<n>"): an
-// EVM account is the same key on every EVM chain, so a signature made for
-// one (a SIWE message names one) proves control of the address on Ethereum.
-func evmChain(chain string) bool {
-	id, ok := strings.CutPrefix(chain, "eip155:")
-	if !ok {
-		return false
-	}
-	_, err := strconv.ParseUint(id, 10, 64)
-	return err == nil
 }

@@ -206,7 +206,7 @@ func (unsResolver) CheckOwnership(ctx context.Context, req *abiv1.CheckOwnership
 	ev["owner"] = f.owner.Hex()
 	owns := false
 	switch {
-	case req.Address.Chain != "" && req.Address.Chain != chain && !evmChain(req.Address.Chain):
+	case req.Address.Chain != "" && req.Address.Chain != chain && !evm.IsChain(req.Address.Chain):
 		ev["reason"] = "the address is not an EVM address"
 	case f.owner != addr:
 		ev["reason"] = "owned by another address"
@@ -214,16 +214,4 @@ func (unsResolver) CheckOwnership(ctx context.Context, req *abiv1.CheckOwnership
 		owns = true
 	}
 	return &abiv1.CheckOwnershipResponse{Owns: owns, Evidence: ev}, nil
-}
-
-// evmChain reports whether chain is a CAIP-2 EVM chain ("eip155:<n>"): an
-// EVM account is the same key on every EVM chain, so a signature made for
-// Ethereum proves control of the same address on Polygon.
-func evmChain(chain string) bool {
-	id, ok := strings.CutPrefix(chain, "eip155:")
-	if !ok {
-		return false
-	}
-	_, err := strconv.ParseUint(id, 10, 64)
-	return err == nil
 }

@@ -43,6 +43,19 @@ type Client struct {
 // CAIP2 is the chain's CAIP-2 identifier, "eip155:<chain id>".
 func (c *Client) CAIP2() string { return "eip155:" + strconv.FormatUint(c.ChainID, 10) }
 
+// IsChain reports whether chain is a CAIP-2 EVM chain ("eip155:<n>"). An
+// EVM account is the same key on every EVM chain, so a signature made for
+// one (a SIWE message names one) proves control of the address on the
+// others.
+func IsChain(chain string) bool {
+	id, ok := strings.CutPrefix(chain, "eip155:")
+	if !ok {
+		return false
+	}
+	_, err := strconv.ParseUint(id, 10, 64)
+	return err == nil
+}
+
 // Call is one eth_call: data sent to contract To.
 type Call struct {
 	To   Address
