@@ -45,8 +45,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/mail"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -306,22 +304,11 @@ func (s *Service) schema() ([]byte, error) {
 	if err != nil {
 		return nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "the SAML plugin is not installed", cause: err}
 	}
-	cs := inst.Manifest.ConfigSchema
-	switch {
-	case cs.File != nil:
-		b, err := os.ReadFile(filepath.Join(inst.Dir, filepath.FromSlash(cs.File.File)))
-		if err != nil {
-			return nil, fmt.Errorf("saml plugin config schema: %w", err)
-		}
-		sum := sha256.Sum256(b)
-		if hex.EncodeToString(sum[:]) != cs.File.SHA256 {
-			return nil, errors.New("saml plugin config schema: digest mismatch")
-		}
-		return b, nil
-	case cs.Inline != nil:
-		return cs.Inline, nil
+	b, err := inst.ConfigSchema()
+	if err != nil {
+		return nil, fmt.Errorf("saml plugin %w", err)
 	}
-	return nil, nil
+	return b, nil
 }
 
 // View returns an enterprise's settings, URLs and status; NOT_FOUND if it
