@@ -71,20 +71,27 @@ func (r *Resolver) generation(ctx context.Context, id string) uint64 {
 	if v, ok := r.gens.Load(id); ok {
 		return v.(genRecord).gen
 	}
-	var rec genRecord
-	if r.store != nil {
-		b, ok, err := r.store.Get(ctx, genKey(id))
-		switch {
-		case err != nil:
-			r.log.Warn("did cache: reading a generation", "did", id, "err", err)
-		case ok && len(b) == 8:
-			rec = genRecord{gen: binary.BigEndian.Uint64(b), until: r.now().Add(r.lifetime)}
+	// Concurrent first requests for a DID share one store read.
+	v, _, _ := r.genReads.Do(id, func() (any, error) {
+		if v, ok := r.gens.Load(id); ok {
+			return v, nil
 		}
-	}
-	v, loaded := r.gens.LoadOrStore(id, rec)
-	if !loaded {
-		r.genAdded()
-	}
+		var rec genRecord
+		if r.store != nil {
+			b, ok, err := r.store.Get(context.WithoutCancel(ctx), genKey(id))
+			switch {
+			case err != nil:
+				r.log.Warn("did cache: reading a generation", "did", id, "err", err)
+			case ok && len(b) == 8:
+				rec = genRecord{gen: binary.BigEndian.Uint64(b), until: r.now().Add(r.lifetime)}
+			}
+		}
+		v, loaded := r.gens.LoadOrStore(id, rec)
+		if !loaded {
+			r.genAdded()
+		}
+		return v, nil
+	})
 	return v.(genRecord).gen
 }
 

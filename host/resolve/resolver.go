@@ -116,9 +116,10 @@ type Resolver struct {
 	store    store.Cache
 	lifetime time.Duration // longest any entry lives (TTL + grace)
 
-	gens    sync.Map // DID → genRecord
-	genN    sync.Mutex
-	genSize int
+	gens     sync.Map // DID → genRecord
+	genN     sync.Mutex
+	genSize  int
+	genReads singleflight.Group // per DID: the generation's store read
 
 	fills   singleflight.Group // per cache key: store read, else upstream
 	fetches singleflight.Group // per DID and version: upstream resolution
