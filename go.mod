@@ -18,6 +18,8 @@ require (
 	golang.org/x/crypto v0.59.0
 )
 
+require github.com/go-json-experiment/json v1.27.2
+
 require (
 	github.com/adraffy/go-ens-normalize v0.1.0
 	github.com/jonboulle/clockwork v0.5.0 // indirect

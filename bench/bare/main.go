@@ -5,10 +5,12 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"flag"
 	"log"
 	"os"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -18,6 +20,7 @@ func main() {
 	bodyFile := flag.String("body", "", "file whose bytes every response carries")
 	mapFile := flag.String("map", "", "JSON object of path to response body")
 	contentType := flag.String("content-type", "application/json", "Content-Type of the answers")
+	work := flag.Duration("work", 0, "CPU time to burn per request (hashing), to calibrate how the tail grows with per-request cost")
 	flag.Parse()
 	var h fasthttp.RequestHandler
 	if *mapFile != "" {
@@ -52,5 +55,23 @@ func main() {
 			ctx.SetBody(body)
 		}
 	}
+	if *work > 0 {
+		inner := h
+		h = func(ctx *fasthttp.RequestCtx) {
+			burn(*work)
+			inner(ctx)
+		}
+	}
 	log.Fatal(fasthttp.ListenAndServe(*addr, h))
+}
+
+// burn hashes for about d of wall time on the calling goroutine.
+func burn(d time.Duration) {
+	var sum [32]byte
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		for range 16 {
+			sum = sha256.Sum256(sum[:])
+		}
+	}
+	_ = sum
 }

@@ -33,6 +33,7 @@ type benchServer struct {
 	apiKey string
 	did    string
 	client *http.Client
+	g      *gateway.Gateway
 }
 
 func startBenchServer(b *testing.B) *benchServer {
@@ -59,7 +60,7 @@ func startBenchServer(b *testing.B) *benchServer {
 	done := make(chan error, 1)
 	go func() { done <- g.Server.Serve(ctx, l) }()
 	b.Cleanup(func() { cancel(); <-done; g.Close() })
-	s := &benchServer{base: "http://" + l.Public.Addr().String(),
+	s := &benchServer{base: "http://" + l.Public.Addr().String(), g: g,
 		client: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128}}}
 	var reg struct {
 		AccessToken string `json:"accessToken"`
@@ -216,6 +217,45 @@ func BenchmarkVerifyHTTP64(b *testing.B) {
 			b.ReportMetric(vr[k+2], "verify-p99-ms")
 			b.ReportMetric(hr[len(hr)-2], "healthz-req/s")
 			b.ReportMetric(hr[len(hr)-1], "healthz-p99-ms")
+		})
+	}
+}
+
+// BenchmarkChainVerifyCached is one verification of a credential whose
+// issuer DID, status list and proof are cached, through the whole chain in
+// process (no network): the per-request cost and allocations behind
+// VerifyHTTP64's tail.
+func BenchmarkChainVerifyCached(b *testing.B) {
+	for _, suite := range []string{"eddsa-jcs-2022", "eddsa-rdfc-2022", "vc+jwt"} {
+		b.Run(suite, func(b *testing.B) {
+			s := startBenchServer(b)
+			opts := map[string]any{"cryptosuite": suite}
+			if suite == "vc+jwt" {
+				opts = map[string]any{"format": "vc+jwt"}
+			}
+			var is struct {
+				Credential json.RawMessage `json:"credential"`
+			}
+			s.post(b, "/api/v1/credentials/issue", map[string]any{"subjectDid": s.did, "credentialType": "course_completion",
+				"claims": map[string]any{"course": "CS101"}, "options": opts}, []string{"X-API-Key", s.apiKey}, 201, &is)
+			body, _ := json.Marshal(map[string]any{"verifiableCredential": is.Credential})
+			h := s.g.Server.Handler()
+			rc := newCtx("/api/v1/credentials/verify", "Content-Type", "application/json")
+			rc.Request.Header.SetMethod("POST")
+			call := func() {
+				rc.Response.Reset()
+				rc.Request.SetBody(body)
+				h(rc)
+			}
+			call()
+			if rc.Response.StatusCode() != 200 || !bytes.Contains(rc.Response.Body(), []byte(`"verified":true`)) {
+				b.Fatalf("status %d: %s", rc.Response.StatusCode(), rc.Response.Body())
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				call()
+			}
+			b.ReportMetric(float64(len(body)), "body-bytes")
 		})
 	}
 }

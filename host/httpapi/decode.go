@@ -2,18 +2,26 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // decodeJSON decodes body into v strictly: the content type must be JSON,
-// the body one JSON object with no unknown fields and nothing after it.
-// Every failure is a 400 or 415 *Error whose details name the problem.
+// the body one JSON value (valid UTF-8, no duplicate member names, nothing
+// after it) and objects may hold no member the Go type does not name
+// (names match exactly). Every failure is a 400 or 415 *Error whose details
+// name the problem.
+//
+// It uses the JSON v2 decoder (github.com/go-json-experiment/json): one
+// pass over the bytes where encoding/json's Decoder takes three, which was
+// half the cost of a cached credential verification.
 func decodeJSON(contentType string, body []byte, v any) *Error {
 	if !isJSONContentType(contentType) {
 		return &Error{Status: http.StatusUnsupportedMediaType, Code: CodeUnsupportedMedia,
@@ -22,13 +30,8 @@ func decodeJSON(contentType string, body []byte, v any) *Error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return errValidation("request body is empty", nil)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := json.Unmarshal(body, v, json.RejectUnknownMembers(true)); err != nil {
 		return jsonError(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errValidation("request body must hold a single JSON value", nil)
 	}
 	return nil
 }
@@ -48,26 +51,47 @@ func isJSONContentType(ct string) bool {
 }
 
 func jsonError(err error) *Error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
+	var syn *jsontext.SyntacticError
+	var sem *json.SemanticError
 	switch {
-	case errors.As(err, &syn):
-		return errValidation("malformed JSON", map[string]any{"offset": syn.Offset, "problem": syn.Error()})
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			field = "(body)"
-		}
-		return errValidation(fmt.Sprintf("invalid request: %s must be %s", field, typ.Type),
-			map[string]any{"field": field, "problem": "must be " + typeName(typ.Type.String())})
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return errValidation("malformed JSON: unexpected end of input", nil)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+	case errors.As(err, &syn) && strings.Contains(syn.Error(), "after top-level value"):
+		return errValidation("request body must hold a single JSON value", map[string]any{"offset": syn.ByteOffset})
+	case errors.As(err, &syn):
+		return errValidation("malformed JSON", map[string]any{"offset": syn.ByteOffset, "problem": problem(syn.Err, syn)})
+	case errors.As(err, &sem) && errors.Is(sem.Err, json.ErrUnknownName):
+		f := fieldName(sem.JSONPointer)
 		return errValidation("invalid request: unknown field "+f, map[string]any{"field": f, "problem": "unknown field"})
+	case errors.As(err, &sem) && sem.GoType != nil:
+		f := fieldName(sem.JSONPointer)
+		want := typeName(sem.GoType.String())
+		return errValidation(fmt.Sprintf("invalid request: %s must be %s", f, want),
+			map[string]any{"field": f, "problem": "must be " + want})
 	default:
 		return errValidation("malformed JSON", map[string]any{"problem": err.Error()})
 	}
+}
+
+// fieldName turns a JSON pointer into the dotted field name of the error
+// details ("/options/format" is "options.format"); the root is "(body)".
+func fieldName(p jsontext.Pointer) string {
+	var parts []string
+	for tok := range p.Tokens() {
+		parts = append(parts, tok)
+	}
+	if len(parts) == 0 {
+		return "(body)"
+	}
+	return strings.Join(parts, ".")
+}
+
+// problem is the underlying error's text, without the package prefix.
+func problem(inner error, outer error) string {
+	if inner == nil {
+		inner = outer
+	}
+	return strings.TrimPrefix(inner.Error(), "jsontext: ")
 }
 
 func typeName(t string) string {

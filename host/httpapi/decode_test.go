@@ -27,6 +27,12 @@ func TestDecodeJSON(t *testing.T) {
 		{"application/json", `{"other":1}`, 400, "other"},
 		{"application/json", `{"email":"a"}{"email":"b"}`, 400, ""},
 		{"application/json", `null`, 0, ""},
+		// Stricter than encoding/json: a repeated member (which copy would
+		// a policy have seen?), invalid UTF-8, a name differing in case.
+		{"application/json", `{"email":"a","email":"b"}`, 400, ""},
+		{"application/json", "{\"email\":\"\xff\"}", 400, ""},
+		{"application/json", `{"Email":"a"}`, 400, "Email"},
+		{"application/json", `[1]`, 400, "(body)"},
 	}
 	for _, c := range cases {
 		var v req
