@@ -93,7 +93,7 @@ func (s *Service) Verify(ctx context.Context, input []byte, o VerifyOptions) (*V
 		v.add("format", Passed, "")
 		v.add("proof", Passed, hit.proofMsg)
 		v.Credential = hit.raw
-		return s.checkClaims(ctx, v, hit.cred, now), ctx.Err()
+		return s.checkClaims(ctx, v, hit.claims, now), ctx.Err()
 	}
 	var vmUsed string
 	var pub crypto.PublicKey
@@ -169,24 +169,87 @@ func (s *Service) Verify(ctx context.Context, input []byte, o VerifyOptions) (*V
 		v.Credential = input
 		if !res.Expires.IsZero() {
 			// A proof with an expiry is re-verified each time.
-			return s.checkClaims(ctx, v, cred, now), ctx.Err()
+			return s.checkClaims(ctx, v, s.prepareClaims(cred), now), ctx.Err()
 		}
 	}
 	msg := v.Checks[len(v.Checks)-1].Message
-	s.proofs.put(sum, &provenProof{format: v.Format, cred: cred, raw: v.Credential, vm: vmUsed, pub: pub, proofMsg: msg}, now)
-	return s.checkClaims(ctx, v, cred, now), ctx.Err()
+	cl := s.prepareClaims(cred)
+	s.proofs.put(sum, &provenProof{format: v.Format, claims: cl, raw: v.Credential, vm: vmUsed, pub: pub, proofMsg: msg}, now)
+	return s.checkClaims(ctx, v, cl, now), ctx.Err()
 }
 
 // checkClaims runs the checks that do not depend on the proof: validity
-// window, status, schema and related resources.
-func (s *Service) checkClaims(ctx context.Context, v *Verification, cred map[string]any, now time.Time) *Verification {
-	v.ID, _ = cred["id"].(string)
-	v.Issuer = issuerID(cred)
-	s.checkValidity(v, cred, now)
-	s.checkStatus(ctx, v, cred)
-	s.checkSchema(ctx, v, cred)
-	s.checkRelated(ctx, v, cred)
+// window, status, schema and related resources. claims is the credential's
+// prepared form (prepareClaims), kept with a proven proof so that a repeat
+// verification does not read the credential again.
+func (s *Service) checkClaims(ctx context.Context, v *Verification, cl *claims, now time.Time) *Verification {
+	v.ID, v.Issuer = cl.id, cl.issuer
+	s.checkValidity(v, cl, now)
+	s.checkStatus(ctx, v, cl)
+	s.checkSchema(ctx, v, cl.cred)
+	s.checkRelated(ctx, v, cl.cred)
 	return v.done()
+}
+
+// claims is what the checks of checkClaims read from a credential, parsed
+// once: the validity dates and the status entries. Read-only.
+type claims struct {
+	cred     map[string]any
+	id       string
+	issuer   string
+	validity []validityBound
+	// statusErr is a credentialStatus that is not one or more objects.
+	statusErr error
+	status    []statusEntry
+}
+
+type validityBound struct {
+	name string // validFrom or validUntil
+	t    time.Time
+	ok   bool // an XML Schema dateTimeStamp
+}
+
+type statusEntry struct {
+	name        string // "status.<purpose>"
+	unsupported bool   // not a BitstringStatusListEntry, of type typ
+	typ         any
+	own         bool   // a list of this gateway's registry
+	listID      string
+	parsed      *statuslist.ParsedEntry
+	parseErr    error
+}
+
+func (s *Service) prepareClaims(cred map[string]any) *claims {
+	cl := &claims{cred: cred, issuer: issuerID(cred)}
+	cl.id, _ = cred["id"].(string)
+	for _, k := range []string{"validFrom", "validUntil"} {
+		if x, has := cred[k]; has {
+			t, ok := parseDateTime(x)
+			cl.validity = append(cl.validity, validityBound{name: k, t: t, ok: ok})
+		}
+	}
+	raw, has := cred["credentialStatus"]
+	if !has {
+		return cl
+	}
+	es, err := entries("credentialStatus", raw)
+	if err != nil {
+		cl.statusErr = err
+		return cl
+	}
+	for _, e := range es {
+		purpose, _ := e["statusPurpose"].(string)
+		se := statusEntry{name: "status." + purpose}
+		if !hasType(e["type"], "BitstringStatusListEntry") {
+			se.unsupported, se.typ = true, e["type"]
+		} else {
+			u, _ := e["statusListCredential"].(string)
+			_, se.listID, se.own = s.o.Status.ParseListURL(u)
+			se.parsed, se.parseErr = statuslist.ParseEntry(e)
+		}
+		cl.status = append(cl.status, se)
+	}
+	return cl
 }
 
 // provenProof is a credential whose proof verified: the credential as
@@ -194,7 +257,7 @@ func (s *Service) checkClaims(ctx context.Context, v *Verification, cred map[str
 // with.
 type provenProof struct {
 	format   string
-	cred     map[string]any
+	claims   *claims
 	raw      json.RawMessage
 	vm       string
 	pub      crypto.PublicKey
@@ -311,22 +374,17 @@ func hasType(v any, want string) bool {
 	return false
 }
 
-func (s *Service) checkValidity(v *Verification, c map[string]any, now time.Time) {
-	for _, k := range []string{"validFrom", "validUntil"} {
-		x, has := c[k]
-		if !has {
-			continue
-		}
-		t, ok := parseDateTime(x)
+func (s *Service) checkValidity(v *Verification, cl *claims, now time.Time) {
+	for _, b := range cl.validity {
 		switch {
-		case !ok:
-			v.add(k, Failed, "not an XML Schema dateTimeStamp")
-		case k == "validFrom" && now.Before(t):
-			v.add(k, Failed, "not valid before "+t.UTC().Format(time.RFC3339))
-		case k == "validUntil" && !now.Before(t):
-			v.add(k, Failed, "expired at "+t.UTC().Format(time.RFC3339))
+		case !b.ok:
+			v.add(b.name, Failed, "not an XML Schema dateTimeStamp")
+		case b.name == "validFrom" && now.Before(b.t):
+			v.add(b.name, Failed, "not valid before "+b.t.UTC().Format(time.RFC3339))
+		case b.name == "validUntil" && !now.Before(b.t):
+			v.add(b.name, Failed, "expired at "+b.t.UTC().Format(time.RFC3339))
 		default:
-			v.add(k, Passed, "")
+			v.add(b.name, Passed, "")
 		}
 	}
 }
@@ -335,35 +393,34 @@ func (s *Service) checkValidity(v *Verification, c map[string]any, now time.Time
 // gateway straight from the registry (a change is seen at once), other
 // issuers' lists fetched (their proof verified, their issuer the
 // credential's) and cached for StatusTTL.
-func (s *Service) checkStatus(ctx context.Context, v *Verification, c map[string]any) {
-	raw, has := c["credentialStatus"]
-	if !has {
+func (s *Service) checkStatus(ctx context.Context, v *Verification, cl *claims) {
+	if cl.statusErr != nil {
+		v.add("status", Failed, trimPkg(cl.statusErr))
 		return
 	}
-	es, err := entries("credentialStatus", raw)
-	if err != nil {
-		v.add("status", Failed, trimPkg(err))
-		return
-	}
-	for _, e := range es {
-		purpose, _ := e["statusPurpose"].(string)
-		name := "status." + purpose
-		if !hasType(e["type"], "BitstringStatusListEntry") {
-			v.add(name, Skipped, fmt.Sprintf("status type %v is not supported", e["type"]))
-			v.Warnings = append(v.Warnings, fmt.Sprintf("credentialStatus of type %v not checked", e["type"]))
+	for _, e := range cl.status {
+		name := e.name
+		if e.unsupported {
+			v.add(name, Skipped, fmt.Sprintf("status type %v is not supported", e.typ))
+			v.Warnings = append(v.Warnings, fmt.Sprintf("credentialStatus of type %v not checked", e.typ))
 			continue
 		}
-		u, _ := e["statusListCredential"].(string)
+		purpose := strings.TrimPrefix(name, "status.")
 		var st statuslist.Status
-		if _, listID, own := s.o.Status.ParseListURL(u); own {
-			st, err = s.own.Check(ctx, e, func(ctx context.Context, _ string) ([]byte, error) {
-				b, _, _, err := s.o.Status.ServeBytes(ctx, listID)
-				return b, err
+		err := e.parseErr
+		switch {
+		case err != nil:
+		case e.own:
+			listID := e.listID
+			st, err = s.own.CheckEntry(ctx, e.parsed, func(ctx context.Context, _ string) ([]byte, string, error) {
+				b, etag, _, err := s.o.Status.ServeBytes(ctx, listID)
+				return b, etag, err
 			})
-		} else {
+		default:
 			iss := v.Issuer
-			st, err = s.foreign.Check(ctx, e, func(ctx context.Context, u string) ([]byte, error) {
-				return s.fetchStatusList(ctx, u, iss)
+			st, err = s.foreign.CheckEntry(ctx, e.parsed, func(ctx context.Context, u string) ([]byte, string, error) {
+				b, err := s.fetchStatusList(ctx, u, iss)
+				return b, "", err
 			})
 		}
 		switch {

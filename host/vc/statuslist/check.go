@@ -31,6 +31,12 @@ type Status struct {
 // list credential, whose proof the caller has verified.
 type Fetcher func(ctx context.Context, url string) (listCredential []byte, err error)
 
+// TaggedFetcher is a Fetcher that also returns a tag which changes whenever
+// the bytes do (a strong ETag, such as Registry.ServeBytes gives). A
+// Checker compares tags instead of hashing the list each time; an empty
+// tag falls back to the hash.
+type TaggedFetcher func(ctx context.Context, url string) (listCredential []byte, tag string, err error)
+
 // CheckerOptions configures a Checker.
 type CheckerOptions struct {
 	// TTL is how long a fetched list is reused. The list's own ttl, when
@@ -83,8 +89,10 @@ func NewChecker(o CheckerOptions) *Checker {
 // messages are already far more than any real list carries.
 const maxStatusSize = 16
 
-// entry is a parsed BitstringStatusListEntry.
-type entry struct {
+// ParsedEntry is a credential's BitstringStatusListEntry as ParseEntry
+// read it, ready to be checked any number of times (CheckEntry). It is
+// read-only.
+type ParsedEntry struct {
 	purpose  string
 	index    uint64
 	size     int
@@ -99,10 +107,22 @@ type entry struct {
 // status. Errors wrap ErrMalformed, ErrUnsupportedPurpose, ErrRetrieval,
 // ErrVerification, ErrListLength or ErrRange.
 func (c *Checker) Check(ctx context.Context, entryObj map[string]any, fetch Fetcher) (Status, error) {
-	e, err := parseEntry(entryObj)
+	e, err := ParseEntry(entryObj)
 	if err != nil {
 		return Status{}, err
 	}
+	var tagged TaggedFetcher
+	if fetch != nil {
+		tagged = func(ctx context.Context, u string) ([]byte, string, error) {
+			b, err := fetch(ctx, u)
+			return b, "", err
+		}
+	}
+	return c.CheckEntry(ctx, e, tagged)
+}
+
+// CheckEntry is Check of an entry parsed by ParseEntry.
+func (c *Checker) CheckEntry(ctx context.Context, e *ParsedEntry, fetch TaggedFetcher) (Status, error) {
 	l, err := c.list(ctx, e.listURL, fetch)
 	if err != nil {
 		return Status{}, err
@@ -124,7 +144,7 @@ func (c *Checker) Check(ctx context.Context, entryObj map[string]any, fetch Fetc
 }
 
 // list returns the decoded list at u, from the cache while it is fresh.
-func (c *Checker) list(ctx context.Context, u string, fetch Fetcher) (*cachedList, error) {
+func (c *Checker) list(ctx context.Context, u string, fetch TaggedFetcher) (*cachedList, error) {
 	now := c.now()
 	c.mu.Lock()
 	l := c.lists[u]
@@ -135,11 +155,16 @@ func (c *Checker) list(ctx context.Context, u string, fetch Fetcher) (*cachedLis
 	if fetch == nil {
 		return nil, fmt.Errorf("%w: no fetcher for %s", ErrRetrieval, u)
 	}
-	raw, err := fetch(ctx, u)
+	raw, tag, err := fetch(ctx, u)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrRetrieval, u, err)
 	}
-	sum := sha256.Sum256(raw)
+	var sum [32]byte
+	if tag != "" {
+		sum = sha256.Sum256([]byte("tag\x00" + tag))
+	} else {
+		sum = sha256.Sum256(raw)
+	}
 	var fresh *cachedList
 	if l != nil && l.sum == sum {
 		// Same content as before: reuse the decoded bitstring.
@@ -183,13 +208,14 @@ func (l *cachedList) valid(now time.Time) bool {
 	return !now.Before(l.validFrom) && (l.validUntil.IsZero() || now.Before(l.validUntil))
 }
 
-// parseEntry checks a BitstringStatusListEntry against the MUSTs of
-// § BitstringStatusListEntry.
-func parseEntry(m map[string]any) (*entry, error) {
+// ParseEntry checks a BitstringStatusListEntry against the MUSTs of
+// § BitstringStatusListEntry. Errors wrap ErrMalformed,
+// ErrUnsupportedPurpose or ErrRange.
+func ParseEntry(m map[string]any) (*ParsedEntry, error) {
 	if !hasType(m["type"], "BitstringStatusListEntry") {
 		return nil, fmt.Errorf("%w: credentialStatus type is not BitstringStatusListEntry", ErrMalformed)
 	}
-	e := &entry{size: 1}
+	e := &ParsedEntry{size: 1}
 	var ok bool
 	if e.purpose, ok = m["statusPurpose"].(string); !ok || e.purpose == "" {
 		return nil, fmt.Errorf("%w: statusPurpose must be a string", ErrMalformed)

@@ -271,3 +271,52 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// TestCheckEntryTagged: with a TaggedFetcher the list is decoded again
+// only when the tag changes (the bytes are not hashed), and a new tag
+// brings the new status at once.
+func TestCheckEntryTagged(t *testing.T) {
+	c := NewChecker(CheckerOptions{TTL: time.Nanosecond})
+	e := specEntry()
+	e["statusListIndex"] = "7"
+	pe, err := ParseEntry(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear, err := NewBitstring(MinEntries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := NewBitstring(MinEntries)
+	if err := set.Set(7, true); err != nil {
+		t.Fatal(err)
+	}
+	body, tag := listCredential(t, PurposeRevocation, clear, nil), `"a"`
+	fetch := func(context.Context, string) ([]byte, string, error) { return body, tag, nil }
+	check := func() bool {
+		t.Helper()
+		time.Sleep(time.Microsecond) // past the TTL: every check fetches
+		st, err := c.CheckEntry(ctx, pe, fetch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Set
+	}
+	if check() {
+		t.Fatal("set in a clear list")
+	}
+	// New bytes under the same tag: the decoded list is reused.
+	body = listCredential(t, PurposeRevocation, set, nil)
+	if check() {
+		t.Fatal("the tag did not change, yet the list was decoded again")
+	}
+	tag = `"b"`
+	if !check() {
+		t.Fatal("a new tag did not bring the new list")
+	}
+	// An empty tag falls back to hashing the bytes.
+	body, tag = listCredential(t, PurposeRevocation, clear, nil), ""
+	if check() {
+		t.Fatal("changed bytes without a tag were not decoded again")
+	}
+}
