@@ -12,6 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dur=${1:-10s}; conns=${2:-64}; n=${3:-20000}; suite=${4:-eddsa-jcs-2022}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk"; exit 1; }
+# GOMAXPROCS, when set, applies to gatewayd and to the bare baseline alike.
+echo "$(nproc) cores, GOMAXPROCS=${GOMAXPROCS:-default}; wrk shares the cores"
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${KEEP_LOG:-}" ] && cp "$tmp/gatewayd.log" "$KEEP_LOG"; rm -rf "$tmp"' EXIT
 go build -o "$tmp/gatewayd" ./cmd/gatewayd
