@@ -478,8 +478,11 @@ func (s *Server) clientIP(rc *fasthttp.RequestCtx) string {
 	if len(s.trusted) == 0 || !s.isTrusted(ip) {
 		return ip.String()
 	}
-	xff := string(rc.Request.Header.Peek("X-Forwarded-For"))
-	parts := strings.Split(xff, ",")
+	raw := rc.Request.Header.Peek("X-Forwarded-For")
+	if len(raw) == 0 {
+		return ip.String()
+	}
+	parts := strings.Split(string(raw), ",")
 	for i := len(parts) - 1; i >= 0; i-- {
 		cand := net.ParseIP(strings.TrimSpace(parts[i]))
 		if cand == nil {

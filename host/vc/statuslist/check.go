@@ -61,7 +61,8 @@ type Checker struct {
 }
 
 type cachedList struct {
-	sum        [32]byte
+	sum        [32]byte // of the bytes, when fetched without a tag
+	tag        string   // the TaggedFetcher's tag, if it gave one
 	fetched    time.Time
 	ttl        time.Duration
 	validFrom  time.Time
@@ -160,13 +161,11 @@ func (c *Checker) list(ctx context.Context, u string, fetch TaggedFetcher) (*cac
 		return nil, fmt.Errorf("%w: %s: %w", ErrRetrieval, u, err)
 	}
 	var sum [32]byte
-	if tag != "" {
-		sum = sha256.Sum256([]byte("tag\x00" + tag))
-	} else {
+	if tag == "" {
 		sum = sha256.Sum256(raw)
 	}
 	var fresh *cachedList
-	if l != nil && l.sum == sum {
+	if l != nil && (tag != "" && l.tag == tag || tag == "" && l.tag == "" && l.sum == sum) {
 		// Same content as before: reuse the decoded bitstring.
 		c2 := *l
 		c2.fetched = now
@@ -174,7 +173,7 @@ func (c *Checker) list(ctx context.Context, u string, fetch TaggedFetcher) (*cac
 	} else if fresh, err = parseListCredential(raw, c.ttl); err != nil {
 		return nil, fmt.Errorf("status list %s: %w", u, err)
 	} else {
-		fresh.sum, fresh.fetched = sum, now
+		fresh.sum, fresh.tag, fresh.fetched = sum, tag, now
 	}
 	if !fresh.valid(now) {
 		return nil, fmt.Errorf("%w: status list %s is not valid at %s", ErrVerification, u, now.UTC().Format(time.RFC3339))
