@@ -32,7 +32,7 @@ func (s *Server) identityRoutes() {
 // rawParam returns a path parameter as the client sent it (fasthttp
 // decodes the path, but a DID may itself contain percent-encoding, e.g. a
 // did:web port). A DID sent URL-encoded as a whole ("did%3A…") is decoded
-// once.
+// once, and so is a name.
 func (c *Ctx) rawParam(prefix string) string {
 	raw := string(c.Request.URI().PathOriginal())
 	rest, ok := strings.CutPrefix(raw, prefix)
@@ -43,6 +43,13 @@ func (c *Ctx) rawParam(prefix string) string {
 		rest = rest[:i]
 	}
 	if len(rest) >= 6 && strings.EqualFold(rest[:6], "did%3a") {
+		if u, err := url.PathUnescape(rest); err == nil {
+			return u
+		}
+	}
+	// A name ("café.eth") is not a DID: its percent-encoding is only the
+	// transport's (a name never holds '%'), so it is decoded.
+	if !strings.HasPrefix(rest, "did:") && strings.IndexByte(rest, '%') >= 0 {
 		if u, err := url.PathUnescape(rest); err == nil {
 			return u
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -851,4 +852,66 @@ func counterValue(c prometheus.Counter) float64 {
 		panic(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestUnicodeNames: names in other scripts and emoji reach their name
+// resolver, lower-cased (ENSIP-15's finer rules are the resolver's); what
+// no name may hold is refused as invalidDid before any resolver is asked.
+func TestUnicodeNames(t *testing.T) {
+	f := newFixture(t, CacheConfig{})
+	f.key.set(keyDID, "v1")
+	f.names.m["café.iam"] = keyDID
+	f.names.m["🦊.iam"] = keyDID
+	f.names.m["обмен.iam"] = keyDID
+	for _, in := range []string{"café.iam", "CAFÉ.iam", "Café.IAM", "🦊.iam", "ОБМЕН.iam"} {
+		if res := mustResolve(t, f.r, in, ResolveOptions{}); marker(t, res) != "v1" {
+			t.Fatalf("%s: %s", in, res.Body)
+		}
+	}
+	calls := f.names.calls.Load()
+	for _, in := range []string{
+		"caf\u200be.iam",       // zero-width space (format)
+		"a\u00a0b.iam",         // no-break space
+		"a\u0007b.iam",         // control
+		"a b.iam",              // space
+		"a/b.iam", "a%2fb.iam", // URL delimiters
+		"alice.iäm",          // non-ASCII TLD
+		"alice..iam", ".iam", // empty label
+		"caf\xe9.iam",                     // not UTF-8 (Latin-1 é)
+		strings.Repeat("é", 130) + ".iam", // 264 bytes
+	} {
+		mustFail(t, f.r, in, CodeInvalidDID)
+	}
+	if f.names.calls.Load() != calls {
+		t.Fatal("a refused name reached the name resolver")
+	}
+}
+
+// FuzzParseName: whatever the input, an accepted name is valid UTF-8 of at
+// most maxNameBytes, accepted again unchanged, and its TLD is its last
+// label, ASCII letters and digits.
+func FuzzParseName(f *testing.F) {
+	for _, s := range []string{"alice.eth", "Café.ETH", "🦊.eth", "a..b", "x", "a.b.c.d.iam", "caf\u200be.eth", "\xff.eth", "ß.eth", "İ.eth"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		name, tld, ok := parseName(s)
+		if !ok {
+			return
+		}
+		if !utf8.ValidString(name) || len(s) > maxNameBytes {
+			t.Fatalf("%q -> %q", s, name)
+		}
+		if !strings.HasSuffix(name, "."+tld) || tld == "" {
+			t.Fatalf("%q: tld %q of %q", s, tld, name)
+		}
+		for i := 0; i < len(tld); i++ {
+			if c := tld[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+				t.Fatalf("%q: tld %q", s, tld)
+			}
+		}
+		if n2, t2, ok2 := parseName(name); !ok2 || n2 != name || t2 != tld {
+			t.Fatalf("%q -> %q, then %q %v", s, name, n2, ok2)
+		}
+	})
 }

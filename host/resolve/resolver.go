@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -349,26 +351,41 @@ func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }
 
-// parseName lower-cases a DNS-style name and checks it: labels of letters,
-// digits, '-' and '_', at most 63 bytes each and 253 in all, at least two.
+// maxNameBytes bounds a name's UTF-8 length (ENS names may be longer than
+// DNS's 253).
+const maxNameBytes = 255
+
+// parseName lower-cases a name and checks what every name resolver needs:
+// valid UTF-8, at least two non-empty labels, an ASCII top-level domain
+// (letters, digits) that picks the resolver, and labels of ASCII letters,
+// digits, '-' and '_' or of non-ASCII characters that are not control,
+// space or format (invisible) characters. Names such as "café.eth" or
+// emoji names pass here; the finer rules (ENSIP-15 normalisation, DNS
+// label lengths) are the name resolver's, which refuses with invalidDid.
 func parseName(s string) (name, tld string, ok bool) {
-	if len(s) > 253 {
+	if len(s) > maxNameBytes || !utf8.ValidString(s) {
 		return "", "", false
 	}
 	name = strings.ToLower(s)
 	labels := 0
 	for label := range strings.SplitSeq(name, ".") {
-		if label == "" || len(label) > 63 {
+		if label == "" {
 			return "", "", false
 		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
+		for _, c := range label {
+			switch {
+			case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+			case c < utf8.RuneSelf, c == utf8.RuneError, unicode.IsControl(c), unicode.IsSpace(c), unicode.Is(unicode.Cf, c):
 				return "", "", false
 			}
 		}
 		labels++
 		tld = label
+	}
+	for i := 0; i < len(tld); i++ {
+		if c := tld[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return "", "", false
+		}
 	}
 	return name, tld, labels >= 2
 }

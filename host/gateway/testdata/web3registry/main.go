@@ -7,13 +7,16 @@
 //
 // KV entries: "owner/<name>" → "<CAIP-2 chain> <address>".
 // Like a registry it answers NotFound for an unknown name, and like
-// ENSIP-15 normalisation it refuses (InvalidArgument) names outside
-// lower-case ASCII letters, digits, '-' and '.'.
+// ENSIP-15 normalisation it refuses (InvalidArgument) names with ASCII
+// other than lower-case letters, digits, '-' and '.', or with non-ASCII
+// characters that are neither letters nor symbols (emoji are symbols).
 package main
 
 import (
 	"context"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	abiv1 "github.com/ubeu/gateway/abi/v1"
 	sdk "github.com/ubeu/gateway/sdk-plugin"
@@ -23,8 +26,10 @@ import (
 type registry struct{}
 
 func (registry) owner(ctx context.Context, name string) (chain, addr string, err error) {
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '.' {
+	for _, c := range name {
+		ascii := c < utf8.RuneSelf
+		if ascii && (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '.' ||
+			!ascii && !unicode.IsLetter(c) && !unicode.IsSymbol(c) {
 			return "", "", abiv1.Errorf(abiv1.ErrorCodeInvalidArgument, "name fails normalisation")
 		}
 	}
