@@ -213,7 +213,7 @@ type statusEntry struct {
 	name        string // "status.<purpose>"
 	unsupported bool   // not a BitstringStatusListEntry, of type typ
 	typ         any
-	own         bool   // a list of this gateway's registry
+	own         bool // a list of this gateway's registry
 	listID      string
 	parsed      *statuslist.ParsedEntry
 	parseErr    error
