@@ -160,6 +160,10 @@ func (c *Checker) list(ctx context.Context, u string, fetch TaggedFetcher) (*cac
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrRetrieval, u, err)
 	}
+	if tag != "" && l != nil && l.tag == tag && l.valid(now) {
+		// Unchanged, by its tag: nothing to decode or store.
+		return l, nil
+	}
 	var sum [32]byte
 	if tag == "" {
 		sum = sha256.Sum256(raw)
