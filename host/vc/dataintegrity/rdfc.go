@@ -54,12 +54,17 @@ func canonicalRDF(ctx context.Context, doc map[string]any, lim Limits) ([]byte, 
 }
 
 func runRDFC(ctx context.Context, input any, lim Limits) (string, error) {
+	return runRDFCWith(ctx, input, lim, shapes.toRDF)
+}
+
+// runRDFCWith is runRDFC converting to RDF with convert.
+func runRDFCWith(ctx context.Context, input any, lim Limits, convert func(any, *ld.JsonLdOptions) (any, error)) (string, error) {
 	opts := ld.NewJsonLdOptions("")
 	opts.DocumentLoader = contexts.Default()
 	opts.SafeMode = true
 	opts.ProcessingMode = ld.JsonLd_1_1
 	opts.Algorithm = ld.AlgorithmURDNA2015
-	ds, err := toRDF(input, opts)
+	ds, err := convert(input, opts)
 	if err != nil {
 		var jerr *ld.JsonLdError
 		if errors.As(err, &jerr) && jerr.Code == ld.InvalidProperty {
