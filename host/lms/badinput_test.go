@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ubeu/gateway/host/lms/lmstest"
 	pluginpkg "github.com/ubeu/gateway/host/plugin/pkg"
@@ -188,5 +189,45 @@ func TestManifests(t *testing.T) {
 		if m.Name != name || strings.Join(m.Capabilities.Secrets, ",") != "base_url,token" {
 			t.Fatalf("%s: %+v", name, m.Capabilities)
 		}
+	}
+}
+
+// TestCanvasQuota: against Canvas's throttling model (a quota drained by
+// each request's cost and by a penalty while it is in flight, replenished
+// over time), the plugin paces itself while the quota is low (100 ms after
+// a reply with under 20 left) and backs off when it is spent (403 Rate
+// Limit Exceeded); every badge is issued either way.
+func TestCanvasQuota(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		quota     lmstest.Quota
+		throttled bool
+	}{
+		{"low", lmstest.Quota{HighWaterMark: 60, Penalty: 50, Cost: 1, PerSecond: 10}, false},
+		{"spent", lmstest.Quota{HighWaterMark: 55, Penalty: 50, Cost: 20, PerSecond: 40}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			courses := lmstest.Dataset(1, 5)
+			srv := lmstest.NewCanvas("tok", courses)
+			defer srv.Close()
+			srv.SetFaults(lmstest.Faults{Quota: tc.quota})
+			f := newFixture(t, loadPlugins(t, true, srv.URL))
+			f.svc.o.Retries = 8
+			registerAll(f, courses)
+			start := time.Now()
+			r, _ := syncWith(t, f, "canvas", srv.URL, "tok", "101")
+			took := time.Since(start)
+			if r.Issued != 5 || len(r.Errors) != 0 {
+				t.Fatalf("issued %d errors %v", r.Issued, errorCodes(r))
+			}
+			throttled, low := srv.QuotaStats()
+			if low == 0 || (throttled > 0) != tc.throttled {
+				t.Fatalf("%d replies with a low quota, %d throttled", low, throttled)
+			}
+			// Paced: at least 100 ms after every low reply but the last.
+			if min := time.Duration(low-1) * 100 * time.Millisecond; took < min {
+				t.Fatalf("sync took %v after %d low replies: not paced", took, low)
+			}
+		})
 	}
 }

@@ -66,9 +66,11 @@ func (s *Server) canvas(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusUnauthorized, canvasErrors{[]canvasMessage{{"Invalid access token."}}})
 		return
 	}
-	remaining := 700.0 - float64(n%700)
-	w.Header().Set("X-Request-Cost", "0.01")
-	if f.ThrottleEvery > 0 && n%f.ThrottleEvery == 0 {
+	quota := f.Quota.withDefaults()
+	remaining, ok, done := s.take(quota)
+	defer done()
+	w.Header().Set("X-Request-Cost", strconv.FormatFloat(quota.Cost, 'f', -1, 64))
+	if !ok || f.ThrottleEvery > 0 && n%f.ThrottleEvery == 0 {
 		w.Header().Set("X-Rate-Limit-Remaining", "0.0")
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusForbidden)

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Learner is an enrolled student of a course.
@@ -56,6 +57,80 @@ type Faults struct {
 	// ThrottleEvery answers every ThrottleEvery-th request as throttled
 	// (Canvas: 403 Rate Limit Exceeded); 0 disables it.
 	ThrottleEvery int64
+	// Canvas's request quota (see Quota); zero values take its defaults.
+	Quota Quota
+}
+
+// Quota is the Canvas throttling model of
+// https://canvas.instructure.com/doc/api/file.throttling.html: every request
+// subtracts its cost from a quota that is replenished over time; a request
+// in flight also holds a pre-flight penalty, credited back when it
+// finishes, so that parallel requests drain the quota before their cost is
+// known. A request that finds the quota spent is answered 403 (Rate Limit
+// Exceeded). X-Request-Cost and X-Rate-Limit-Remaining report it.
+type Quota struct {
+	HighWaterMark float64 // the full quota; default 700
+	Cost          float64 // of one request; default 0.01
+	Penalty       float64 // held while a request is in flight; default 50
+	PerSecond     float64 // replenishment; default 10
+}
+
+func (q Quota) withDefaults() Quota {
+	if q.HighWaterMark <= 0 {
+		q.HighWaterMark = 700
+	}
+	if q.Cost <= 0 {
+		q.Cost = 0.01
+	}
+	if q.Penalty <= 0 {
+		q.Penalty = 50
+	}
+	if q.PerSecond <= 0 {
+		q.PerSecond = 10
+	}
+	return q
+}
+
+// bucket is the state of a Quota: what is used of it, as of last.
+type bucket struct {
+	used      float64
+	last      time.Time
+	throttled int64
+	low       int64 // replies whose remaining quota was under 20
+}
+
+// take charges a request's penalty and answers the quota left, or false
+// if it is spent; the returned func ends the request.
+func (s *Server) take(q Quota) (remaining float64, ok bool, done func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if !s.quota.last.IsZero() {
+		s.quota.used = max(0, s.quota.used-q.PerSecond*now.Sub(s.quota.last).Seconds())
+	}
+	s.quota.last = now
+	if s.quota.used >= q.HighWaterMark {
+		s.quota.throttled++
+		return 0, false, func() {}
+	}
+	s.quota.used += q.Penalty
+	remaining = max(0, q.HighWaterMark-s.quota.used)
+	if remaining < 20 {
+		s.quota.low++
+	}
+	return remaining, true, func() {
+		s.mu.Lock()
+		s.quota.used += q.Cost - q.Penalty
+		s.mu.Unlock()
+	}
+}
+
+// QuotaStats returns how many requests the quota throttled and how many
+// replies reported under 20 of it left.
+func (s *Server) QuotaStats() (throttled, low int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.quota.throttled, s.quota.low
 }
 
 // Server is a running fixture.
@@ -67,6 +142,7 @@ type Server struct {
 	courses map[int64]*Course
 	order   []int64
 	faults  Faults
+	quota   bucket
 
 	requests atomic.Int64
 	// Calls counts requests by operation (wsfunction, or Canvas route).
