@@ -209,13 +209,14 @@ func TestGoIssuesJSVerifies(t *testing.T) {
 	// does not control that key.
 	foreign := sign(t, credential(iss.did, "Ada Lovelace"), dataintegrity.EdDSARDFC2022, other.priv, other.vm)
 
-	cases := []struct {
+	type verifyCase struct {
 		name string
 		cred map[string]any
 		docs map[string]any
 		want bool
 		why  string // a part of the JS error when want is false
-	}{
+	}
+	cases := []verifyCase{
 		{"rdfc", rdfc, docs, true, ""},
 		{"jcs", jcs, docs, true, ""},
 		{"ob3-rdfc", ob, docs, true, ""},
@@ -233,6 +234,15 @@ func TestGoIssuesJSVerifies(t *testing.T) {
 		}), docs, false, "Invalid signature"},
 		{"forged-signature", forged, docs, false, "Invalid signature"},
 		{"key-of-another-controller", foreign, map[string]any{iss.did: iss.doc, other.did: other.doc}, false, "issuer must match"},
+	}
+	// Credentials and badges of one shape with other values: from the
+	// second of a shape on, gatewayd converts them to RDF through the
+	// shape's template (host/vc/dataintegrity/rdfcshape.go).
+	for i, name := range []string{"Grace Hopper", "Émilie du Châtelet", "Alan Turing"} {
+		cases = append(cases, verifyCase{fmt.Sprintf("rdfc-same-shape-%d", i), sign(t, credential(iss.did, name), dataintegrity.EdDSARDFC2022, iss.priv, iss.vm), docs, true, ""})
+		b := openBadge(iss.did)
+		subject(b)["achievement"].(map[string]any)["name"] = name + "'s badge"
+		cases = append(cases, verifyCase{fmt.Sprintf("ob3-rdfc-same-shape-%d", i), sign(t, b, dataintegrity.EdDSARDFC2022, iss.priv, iss.vm), docs, true, ""})
 	}
 	reqs := make([]any, len(cases))
 	out := make([]any, len(cases))

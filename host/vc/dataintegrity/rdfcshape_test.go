@@ -3,10 +3,12 @@ package dataintegrity
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -184,4 +186,34 @@ func FuzzShapeCache(f *testing.F) {
 		canonBoth(t, doc)
 		canonBoth(t, doc)
 	})
+}
+
+// TestShapeCacheConcurrent: documents of one shape with different values,
+// canonicalised at once (run with -race: a template is only read once
+// made), each get json-gold's answer.
+func TestShapeCacheConcurrent(t *testing.T) {
+	seed := shapeSeeds(t)[2] // the OB 3.0 credential
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 20 {
+				doc := replaceStrings(seed, func(old string) (string, bool) {
+					return old + "-" + strconv.Itoa(g) + "-" + strconv.Itoa(i), true
+				})
+				in, _ := toGeneric(doc)
+				want, err1 := runRDFCWith(context.Background(), in, DefaultLimits, toRDF)
+				got, err2 := runRDFC(context.Background(), in, DefaultLimits)
+				if err1 != nil || err2 != nil || got != want {
+					errs <- fmt.Errorf("goroutine %d, document %d: %v %v\n%s\n%s", g, i, err1, err2, got, want)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 }
