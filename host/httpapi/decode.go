@@ -40,6 +40,10 @@ func isJSONContentType(ct string) bool {
 	if ct == "" {
 		return false
 	}
+	// The two spellings nearly every client sends, without parsing.
+	if strings.EqualFold(ct, "application/json") || strings.EqualFold(ct, "application/json; charset=utf-8") {
+		return true
+	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
 		return false

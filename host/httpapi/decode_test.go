@@ -91,3 +91,27 @@ func TestValidRequestID(t *testing.T) {
 		}
 	}
 }
+
+// TestIsJSONContentType: JSON media types, with or without a UTF-8
+// charset, in any case, are JSON; other types and charsets are not.
+func TestIsJSONContentType(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"application/json":                      true,
+		"APPLICATION/JSON":                      true,
+		"application/json; charset=utf-8":       true,
+		"application/json;charset=UTF-8":        true,
+		`application/json; charset="utf-8"`:     true,
+		"application/ld+json":                   true,
+		"application/vc+ld+json; charset=utf-8": true,
+		"application/json; charset=latin1":      false,
+		"application/jsonx":                     false,
+		"text/json":                             false,
+		"text/plain":                            false,
+		"application/json; charset=utf-8; x":    false,
+		"":                                      false,
+	} {
+		if got := isJSONContentType(ct); got != want {
+			t.Errorf("%q: %v, want %v", ct, got, want)
+		}
+	}
+}
