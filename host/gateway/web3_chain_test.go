@@ -206,6 +206,18 @@ func installChainPlugin(t *testing.T, cfg interface{ PluginsDir() string }, chai
 		t.Fatal(err)
 	}
 	port, _ := strconv.Atoi(u.Port())
+	// The shipped manifest's limits (instances, start time, memory), with
+	// the artifacts and grants of this test.
+	shipped, err := os.ReadFile(filepath.Join("..", "..", "plugins", name, "plugin.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	limits := "limits: {call_timeout: 15s}"
+	for line := range strings.Lines(string(shipped)) {
+		if strings.HasPrefix(line, "limits:") {
+			limits = strings.TrimSpace(line)
+		}
+	}
 	src := t.TempDir()
 	os.WriteFile(filepath.Join(src, "plugin.wasm"), wasm, 0o644)
 	os.WriteFile(filepath.Join(src, "config.schema.json"), schema, 0o644)
@@ -224,9 +236,9 @@ capabilities:
     allow:
       - {scheme: http, host: %s, port: %d}
     allow_private: true
-limits: {call_timeout: 15s}
+%s
 config_schema: {file: config.schema.json, sha256: %x}
-`, name, sha256.Sum256(wasm), u.Hostname(), port, sha256.Sum256(schema))), 0o644)
+`, name, sha256.Sum256(wasm), u.Hostname(), port, limits, sha256.Sum256(schema))), 0o644)
 	conf, _ := json.Marshal(config)
 	if _, err := pluginpkg.Install(context.Background(), src, pluginpkg.InstallOptions{
 		Root: cfg.PluginsDir(), AllowUnsigned: true, ABIVersion: "1.0",

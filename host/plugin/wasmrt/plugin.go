@@ -69,6 +69,10 @@ type Spec struct {
 // sets none: 512 pages of 64 KiB, 32 MiB.
 const DefaultMemoryLimitPages = 512
 
+// earlyRecycleCalls: an instance recycled for its memory after fewer calls
+// than this means the plugin's threshold is below its working size.
+const earlyRecycleCalls = 10
+
 var _ abiv1.Transport = (*Plugin)(nil)
 
 // Plugin is a loaded plugin. Its Call method implements abiv1.Transport.
@@ -93,13 +97,14 @@ type Plugin struct {
 	idle   []*instance
 	closed bool
 
-	live     atomic.Int64
-	refillOn atomic.Bool    // a refill goroutine is running
-	refillN  atomic.Int64   // refill requests, to catch those made while it ran
-	bg       sync.WaitGroup // the refill goroutine
-	created  atomic.Int64   // instances created, for tests
-	memBytes atomic.Int64
-	br       breaker
+	live         atomic.Int64
+	refillOn     atomic.Bool    // a refill goroutine is running
+	refillN      atomic.Int64   // refill requests, to catch those made while it ran
+	bg           sync.WaitGroup // the refill goroutine
+	created      atomic.Int64   // instances created, for tests
+	memBytes     atomic.Int64
+	br           breaker
+	earlyRecycle sync.Once // warns of instances recycled for memory after few calls
 
 	mInstances prometheus.Gauge
 	mMemory    prometheus.Gauge
@@ -521,9 +526,17 @@ func (p *Plugin) release(in *instance, healthy bool) {
 			in.size = size
 			p.mMemory.Set(float64(p.memBytes.Add(d)))
 		}
-		if (p.spec.RecycleAfterCalls > 0 && in.calls >= p.spec.RecycleAfterCalls) ||
-			(p.spec.RecycleAboveBytes > 0 && uint64(size) > p.spec.RecycleAboveBytes) {
+		if p.spec.RecycleAfterCalls > 0 && in.calls >= p.spec.RecycleAfterCalls {
 			healthy = false
+		} else if p.spec.RecycleAboveBytes > 0 && uint64(size) > p.spec.RecycleAboveBytes {
+			healthy = false
+			if in.calls < earlyRecycleCalls {
+				// Every call would then pay for a new instance.
+				p.earlyRecycle.Do(func() {
+					p.rt.log.Warn("plugin instances outgrow their recycling threshold within a few calls: raise the manifest's limits.memory_pages or recycle_pages",
+						"plugin", p.name, "calls", in.calls, "memoryBytes", size, "recycleAboveBytes", p.spec.RecycleAboveBytes)
+				})
+			}
 		}
 	}
 	if healthy {
