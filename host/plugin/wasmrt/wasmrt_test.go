@@ -448,7 +448,13 @@ func TestRecycle(t *testing.T) {
 		t.Fatalf("created %d instances for 10 calls recycled every 3, want 4", got)
 	}
 
-	q := load(t, r, Spec{Name: "echo2", Wasm: guest(t, "echo"), MaxInstances: 1, RecycleAboveBytes: 16 << 20})
+	var logs syncBuffer
+	r2, err := NewRuntime(context.Background(), Options{CacheDir: testCacheDir(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close(context.Background())
+	q := load(t, r2, Spec{Name: "echo2", Wasm: guest(t, "echo"), MaxInstances: 1, RecycleAboveBytes: 16 << 20})
 	mustEcho(t, q)
 	if _, err := q.Call(context.Background(), 3, []byte{1}); err != nil { // +64 KiB
 		t.Fatal(err)
@@ -466,6 +472,28 @@ func TestRecycle(t *testing.T) {
 	if q.created.Load() != 2 {
 		t.Fatalf("created %d, want 2", q.created.Load())
 	}
+	// Recycled for memory after 3 calls: the operator is told, once.
+	if n := strings.Count(logs.String(), "outgrow their recycling threshold"); n != 1 {
+		t.Fatalf("%d warnings of early recycling, want 1:\n%s", n, logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestClose(t *testing.T) {
