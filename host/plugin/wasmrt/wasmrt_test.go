@@ -448,7 +448,7 @@ func TestRecycle(t *testing.T) {
 		t.Fatalf("created %d instances for 10 calls recycled every 3, want 4", got)
 	}
 
-	var logs syncBuffer
+	var logs logBuffer
 	r2, err := NewRuntime(context.Background(), Options{CacheDir: testCacheDir(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -476,24 +476,6 @@ func TestRecycle(t *testing.T) {
 	if n := strings.Count(logs.String(), "outgrow their recycling threshold"); n != 1 {
 		t.Fatalf("%d warnings of early recycling, want 1:\n%s", n, logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestClose(t *testing.T) {

@@ -14,24 +14,12 @@ import (
 )
 
 // TestCachedContextSameAsJSONGold: canonicalising through the kept active
-// context gives exactly what json-gold's own ToRDF gives, for the spec's
-// vectors, the OB 3.0 credential and its proof, a document with an inline
-// context (the slow path), and one with an undefined term (an error both
-// ways).
+// context gives exactly what json-gold's own ToRDF gives, for the shape
+// cache's seeds (the spec's vectors, the OB 3.0 credential, …), a document
+// with an inline context (the slow path), and one with an undefined term
+// (an error both ways).
 func TestCachedContextSameAsJSONGold(t *testing.T) {
-	var docs []map[string]any
-	for _, f := range []string{"testdata/eddsa-rdfc-2022/signedDataInt.json", "testdata/eddsa-rdfc-2022/proofConfigDataInt.json", "testdata/ob3/credential.json"} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatal(err)
-		}
-		delete(m, "proof")
-		docs = append(docs, m)
-	}
+	docs := shapeSeeds(t)
 	inline := map[string]any{"@context": []any{"https://www.w3.org/ns/credentials/v2", map[string]any{"nick": "https://example.com/nick"}},
 		"type": "VerifiableCredential", "issuer": "did:example:1", "credentialSubject": map[string]any{"id": "did:example:2", "nick": "x"}}
 	docs = append(docs, inline)

@@ -122,9 +122,14 @@ func verbatimKeys() map[string]bool {
 	return keys
 }
 
-// shapeOf walks a document (json-gold's generic form) and returns its shape
-// and its string values in walk order, or ok false if it cannot have a
-// template.
+// keeps reports whether the value of key k stays in the shape as it is.
+func (c *shapeCache) keeps(k string) bool {
+	return c.verbatim[k] || (strings.HasPrefix(k, "@") && k != "@id" && k != "@value")
+}
+
+// shapeWalk walks a document (json-gold's generic form), writing its shape
+// into key and collecting its string values in walk order; a walk answers
+// false for a document that cannot have a template.
 type shapeWalk struct {
 	c    *shapeCache
 	key  strings.Builder
@@ -147,20 +152,7 @@ func (w *shapeWalk) value(v any, verbatim bool) bool {
 		w.key.WriteString(strconv.Quote(stringClass(x)))
 		w.vals = append(w.vals, x)
 	case map[string]any:
-		w.key.WriteByte('{')
-		for _, k := range slices.Sorted(maps.Keys(x)) {
-			if k == "@context" || k == "@index" || strings.Contains(k, w.c.tok) {
-				return false
-			}
-			w.key.WriteString(strconv.Quote(k))
-			w.key.WriteByte(':')
-			vb := w.c.verbatim[k] || (strings.HasPrefix(k, "@") && k != "@id" && k != "@value")
-			if !w.value(x[k], vb) {
-				return false
-			}
-			w.key.WriteByte(',')
-		}
-		w.key.WriteByte('}')
+		return w.object(x, false)
 	case []any:
 		w.key.WriteByte('[')
 		for _, e := range x {
@@ -173,6 +165,28 @@ func (w *shapeWalk) value(v any, verbatim bool) bool {
 	default:
 		return w.literal(v)
 	}
+	return true
+}
+
+// object walks a node object; the top one's @context is left to the
+// caller, any other makes the document untemplatable.
+func (w *shapeWalk) object(x map[string]any, top bool) bool {
+	w.key.WriteByte('{')
+	for _, k := range slices.Sorted(maps.Keys(x)) {
+		if k == "@context" && top {
+			continue
+		}
+		if k == "@context" || k == "@index" || strings.Contains(k, w.c.tok) {
+			return false
+		}
+		w.key.WriteString(strconv.Quote(k))
+		w.key.WriteByte(':')
+		if !w.value(x[k], w.c.keeps(k)) {
+			return false
+		}
+		w.key.WriteByte(',')
+	}
+	w.key.WriteByte('}')
 	return true
 }
 
@@ -230,8 +244,9 @@ func (c *shapeCache) placeholder(s string, n int) string {
 }
 
 // placeheld copies v with each string the walk collects replaced by its
-// placeholder, in the same order; n counts them.
-func (c *shapeCache) placeheld(v any, verbatim bool, n *int) any {
+// placeholder, in the same order, recording each placeholder's position in
+// slots. A top-level @context is copied as it is.
+func (c *shapeCache) placeheld(v any, verbatim, top bool, slots map[string]int) any {
 	if verbatim {
 		return v
 	}
@@ -240,20 +255,19 @@ func (c *shapeCache) placeheld(v any, verbatim bool, n *int) any {
 		if strings.HasPrefix(x, "@") {
 			return x
 		}
-		p := c.placeholder(x, *n)
-		*n++
+		p := c.placeholder(x, len(slots))
+		slots[p] = len(slots)
 		return p
 	case map[string]any:
 		m := make(map[string]any, len(x))
 		for _, k := range slices.Sorted(maps.Keys(x)) {
-			vb := c.verbatim[k] || (strings.HasPrefix(k, "@") && k != "@id" && k != "@value")
-			m[k] = c.placeheld(x[k], vb, n)
+			m[k] = c.placeheld(x[k], c.keeps(k) || top && k == "@context", false, slots)
 		}
 		return m
 	case []any:
 		l := make([]any, len(x))
 		for i, e := range x {
-			l[i] = c.placeheld(e, false, n)
+			l[i] = c.placeheld(e, false, false, slots)
 		}
 		return l
 	default:
@@ -296,13 +310,7 @@ func (c *shapeCache) toRDF(input any, opts *ld.JsonLdOptions) (any, error) {
 	if !w.literal(doc["@context"]) {
 		return toRDF(input, opts)
 	}
-	body := make(map[string]any, len(doc))
-	for k, v := range doc {
-		if k != "@context" {
-			body[k] = v
-		}
-	}
-	if !w.value(body, false) {
+	if !w.object(doc, true) {
 		return toRDF(input, opts)
 	}
 	key := w.key.String()
@@ -329,7 +337,7 @@ func (c *shapeCache) toRDF(input any, opts *ld.JsonLdOptions) (any, error) {
 		// cost no more than before.
 		return toRDF(input, opts)
 	case !built:
-		t = c.build(doc, body, len(w.vals), opts)
+		t = c.build(doc, len(w.vals), opts)
 		c.mu.Lock()
 		if len(c.templates) >= maxTemplates {
 			clear(c.templates)
@@ -349,13 +357,12 @@ func (c *shapeCache) toRDF(input any, opts *ld.JsonLdOptions) (any, error) {
 }
 
 // build makes the template of doc's shape, or nil.
-func (c *shapeCache) build(doc, body map[string]any, slots int, opts *ld.JsonLdOptions) *template {
-	n := 0
-	ph := c.placeheld(body, false, &n).(map[string]any)
-	if n != slots {
+func (c *shapeCache) build(doc map[string]any, slots int, opts *ld.JsonLdOptions) *template {
+	bySlot := make(map[string]int, slots)
+	ph := c.placeheld(doc, false, true, bySlot)
+	if len(bySlot) != slots {
 		return nil
 	}
-	ph["@context"] = doc["@context"]
 	out, err := toRDF(ph, opts)
 	if err != nil {
 		return nil
@@ -364,12 +371,6 @@ func (c *shapeCache) build(doc, body map[string]any, slots int, opts *ld.JsonLdO
 	if !ok {
 		return nil
 	}
-	bySlot := make(map[string]int, slots)
-	n = 0
-	c.forEachString(body, false, func(s string) {
-		bySlot[c.placeholder(s, n)] = n
-		n++
-	})
 	t := &template{iri: make([]bool, slots)}
 	used := make([]bool, slots)
 	// lookup returns the slot of s, -1 for a constant, or ok false if s
@@ -435,28 +436,6 @@ func (c *shapeCache) build(doc, body map[string]any, slots int, opts *ld.JsonLdO
 		}
 	}
 	return t
-}
-
-// forEachString calls f with each string the walk replaces, in its order.
-func (c *shapeCache) forEachString(v any, verbatim bool, f func(string)) {
-	if verbatim {
-		return
-	}
-	switch x := v.(type) {
-	case string:
-		if !strings.HasPrefix(x, "@") {
-			f(x)
-		}
-	case map[string]any:
-		for _, k := range slices.Sorted(maps.Keys(x)) {
-			vb := c.verbatim[k] || (strings.HasPrefix(k, "@") && k != "@id" && k != "@value")
-			c.forEachString(x[k], vb, f)
-		}
-	case []any:
-		for _, e := range x {
-			c.forEachString(e, false, f)
-		}
-	}
 }
 
 // instantiate makes the dataset of a document of t's shape with vals, or

@@ -72,8 +72,7 @@ func replaceStrings(doc map[string]any, next func(old string) (string, bool)) ma
 				if k == "@context" {
 					continue
 				}
-				vb := shapes.verbatim[k] || (strings.HasPrefix(k, "@") && k != "@id" && k != "@value")
-				x[k] = walk(e, vb)
+				x[k] = walk(e, shapes.keeps(k))
 			}
 			return x
 		case []any:
